@@ -1,0 +1,19 @@
+"""The core plugin: parts that ship with i2ikit itself. It is found through the ``i2ikit`` entry-point
+group like any other plugin, so nothing in the core is special-cased."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import __version__
+from .hookspecs import hookimpl
+from .losses import HingeLoss, NonSaturatingLoss
+
+
+@hookimpl
+def i2ikit_register(register: Callable[..., Any]) -> None:
+    register("loss", "hinge", HingeLoss)
+    register("loss", "nonsaturating", NonSaturatingLoss)
+    from .data import registry_entries
+
+    for kind, name, obj in registry_entries():
+        register(kind, name, obj)

@@ -1,0 +1,189 @@
+"""The ``i2ikit`` command: plugins, models, recipes, data, train, translate."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import plugin_infos
+
+    infos = plugin_infos()
+    for info in infos:
+        status = "ERROR" if info.error else "ok"
+        print(f"{info.name} {info.version}  ({info.distribution}: {info.module})  [{status}]")
+        if info.error:
+            print(f"    {info.error}")
+        by_kind: dict[str, list[str]] = {}
+        for e in info.registered:
+            by_kind.setdefault(e.kind, []).append(e.name)
+        for kind in sorted(by_kind):
+            print(f"    {kind}: {', '.join(sorted(by_kind[kind]))}")
+    return 1 if any(i.error for i in infos) and args.strict else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .plugins import get_registry
+
+    reg = get_registry()
+    kinds = [args.kind] if args.kind else ["method"]
+    for kind in kinds:
+        for name in reg.names(kind, args.pattern):
+            e = reg.get(kind, name)
+            print(f"{name:28s} {kind:14s} {e.plugin:10s} {e.description}")
+    return 0
+
+
+def _recipe_dirs() -> list[Path]:
+    from .plugins import recipe_dirs
+
+    dirs = [Path.cwd() / "recipes", Path(__file__).resolve().parent.parent / "recipes"]
+    dirs += [Path(d) for d in recipe_dirs()]
+    seen, out = set(), []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in seen:
+            seen.add(d.resolve())
+            out.append(d)
+    return out
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    import yaml
+
+    for d in _recipe_dirs():
+        for f in sorted(d.glob("*.yaml")):
+            try:
+                method = (yaml.safe_load(f.read_text()) or {}).get("method", {}).get("name", "?")
+            except Exception:
+                method = "?"
+            print(f"{f}  (method: {method})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .run import main as run_main
+
+    return run_main([args.recipe, *args.overrides] + (["--check"] if args.check else []))
+
+
+def _image_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+        if files:
+            return files
+        raise FileNotFoundError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+    raise FileNotFoundError(f"{path} does not exist")
+
+
+def _load_model(spec: str, method: str | None, overrides: dict[str, Any]):
+    from . import build
+
+    path = Path(spec)
+    if path.is_dir():
+        return build(pretrained=path, **overrides)
+    if method is None:
+        raise ValueError(f"{spec} is an official checkpoint file: say which method it is with --method (e.g. --method funit)")
+    return build(method, pretrained=path, **overrides)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import TestTransform, open_image
+    from .method import read_export_config
+    from .train.samples import save_grid
+    from torchvision.utils import save_image
+
+    model = _load_model(args.model, args.method, {})
+    size = args.size
+    if size is None and Path(args.model).is_dir():
+        recipe = read_export_config(args.model).get("recipe") or {}
+        size = (recipe.get("data") or {}).get("crop")
+    transform = TestTransform(size=size or 128)
+    contents = _image_files(Path(args.content))
+    styles = _image_files(Path(args.class_images))
+    to_tensor = lambda files: torch.stack([transform(open_image(f), None) for f in files])  # noqa: E731
+    class_batch = to_tensor(styles)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for start in range(0, len(contents), args.batch_size):
+        files = contents[start:start + args.batch_size]
+        content = to_tensor(files)
+        result = model.translate(content, class_batch)
+        outputs.append((content, result))
+        for f, img in zip(files, result):
+            save_image((img.clamp(-1, 1) + 1) / 2, out / f"{f.stem}.png")
+    content_all = torch.cat([c for c, _ in outputs])
+    result_all = torch.cat([r for _, r in outputs])
+    save_grid([("content", content_all), ("translation", result_all)], out / "grid.png")
+    print(f"wrote {len(contents)} translations with {len(styles)} class image(s) to {out}")
+    return 0
+
+
+def cmd_data_glyphs(argv: list[str]) -> int:
+    from .data.glyphs import main as glyphs_main
+
+    return glyphs_main(argv) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="i2ikit", description="Image-to-image translation toolkit.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sp = sub.add_parser("plugins", help="list plugins, their versions and what they registered")
+    sp.add_argument("--strict", action="store_true", help="exit 1 when a plugin failed to load")
+    sp.set_defaults(fn=cmd_plugins)
+
+    sp = sub.add_parser("models", help="list registered methods (or another kind) matching a wildcard")
+    sp.add_argument("pattern", nargs="?", default="*")
+    sp.add_argument("--kind", default=None)
+    sp.set_defaults(fn=cmd_models)
+
+    sp = sub.add_parser("recipes", help="list the recipes shipped in recipes/ folders")
+    sp.set_defaults(fn=cmd_recipes)
+
+    sp = sub.add_parser("train", help="train from a recipe (same as python -m i2ikit.run)")
+    sp.add_argument("recipe")
+    sp.add_argument("overrides", nargs="*")
+    sp.add_argument("--check", action="store_true")
+    sp.set_defaults(fn=cmd_train)
+
+    sp = sub.add_parser("translate", help="translate images with an export folder or an official checkpoint")
+    sp.add_argument("--model", required=True, help="i2ikit export folder or official checkpoint file")
+    sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
+    sp.add_argument("--content", required=True, help="a content image or a folder of them")
+    sp.add_argument("--class-images", required=True, help="a folder of K images of the target class (their codes are averaged)")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--size", type=int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
+    sp.add_argument("--batch-size", type=int, default=16)
+    sp.set_defaults(fn=cmd_translate)
+
+    sp = sub.add_parser("data", help="build datasets: `i2ikit data glyphs --help`")
+    sp.add_argument("dataset", choices=["glyphs"])
+    sp.add_argument("args", nargs=argparse.REMAINDER)
+    sp.set_defaults(fn=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "data":
+            return cmd_data_glyphs(args.args)
+        return args.fn(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The hooks a plugin may implement. Every hook name starts with ``i2ikit_`` and is called with
+keyword arguments only, so a plugin may accept a subset of them and keep working when new ones appear."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("i2ikit")
+hookimpl = pluggy.HookimplMarker("i2ikit")
+
+
+@hookspec
+def i2ikit_register(register: Callable[..., Any]) -> None:
+    """Add parts to the registry: ``register(kind, name, obj)``.
+
+    ``kind`` is one of encoder, decoder, generator, discriminator, loss, method, dataset, metric.
+    ``obj`` is a class or factory function; its keyword arguments are what recipes may set.
+    """
+
+
+@hookspec
+def i2ikit_recipe_dirs() -> list[str]:
+    """Folders holding YAML recipes that this plugin ships (listed by ``i2ikit recipes``)."""

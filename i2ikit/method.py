@@ -1,0 +1,202 @@
+"""The contract between a translation method and the trainer.
+
+A method owns its networks and losses. The trainer knows nothing of FUNIT, DeepI2I or GP-UNIT: it asks
+the method which networks to wrap for DDP, which optimisers exist, which steps to run at a given
+iteration (and which networks each step trains), and which EMA copies to update.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+CONFIG_NAME = "config.json"
+
+Batch = Mapping[str, Any]
+Losses = dict[str, torch.Tensor]
+
+
+@dataclass
+class TrainStep:
+    """One optimisation step of an iteration, e.g. FUNIT's discriminator update.
+
+    ``fn(batch, nets)`` returns named scalar losses; the key ``"loss"`` is back-propagated.
+    ``trains`` names the networks whose parameters receive gradients in this step; the trainer hands
+    those to ``fn`` wrapped for DDP and hands every other network unwrapped with gradients disabled.
+    ``optimizers`` are stepped after the backward pass.
+    """
+
+    name: str
+    fn: Callable[[Batch, Mapping[str, nn.Module]], Losses]
+    trains: tuple[str, ...]
+    optimizers: tuple[str, ...]
+
+
+@dataclass
+class EMASpec:
+    """``target`` is an attribute holding an averaged copy of network ``source``."""
+
+    target: str
+    source: str
+    decay: float
+    buffers: bool = False  # official FUNIT averages parameters only
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"method config value {value!r} ({type(value).__name__}) is not JSON-serialisable")
+
+
+class Method(nn.Module):
+    """Base class of registered methods. Subclasses take keyword-only hyper-parameters in ``__init__``;
+    the bound values (defaults included) are recorded in ``self.config`` so that ``save_pretrained``
+    can rebuild the exact model, as diffusers' ``register_to_config`` does."""
+
+    method_name: ClassVar[str] = ""
+    plugin_version: ClassVar[str] = "0"
+    # Names of independent data streams the method's batch holds, e.g. ("content", "class").
+    data_streams: ClassVar[tuple[str, ...]] = ("images",)
+
+    config: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__dict__["__init__"]
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: Method, *args: Any, **kw: Any) -> None:
+            bound = sig.bind(self, *args, **kw)
+            bound.apply_defaults()
+            if not hasattr(self, "_config_recorded"):
+                object.__setattr__(self, "_config_recorded", True)
+                cfg = {k: v for k, v in bound.arguments.items() if k != "self"}
+                for name, p in sig.parameters.items():
+                    if p.kind is inspect.Parameter.VAR_KEYWORD:
+                        cfg.update(cfg.pop(name, {}))
+                object.__setattr__(self, "config", {k: _jsonable(v) for k, v in cfg.items()})
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    # ---- what the trainer needs -------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        """Networks that are trained and therefore wrapped (DDP) by the trainer."""
+        raise NotImplementedError
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def training_steps(self, iteration: int) -> list[TrainStep]:
+        """The steps to run at ``iteration`` (0-based). Phase schedules live here."""
+        raise NotImplementedError
+
+    def ema_specs(self) -> list[EMASpec]:
+        return []
+
+    def sample_columns(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
+        """Named image columns for the sample grid, each Bx3xHxW in [-1, 1]."""
+        raise NotImplementedError
+
+    @classmethod
+    def values_from_data(cls, *, num_classes: int) -> dict[str, Any]:
+        """Values that a recipe may set to ``auto`` and the trainer fills from the training data."""
+        return {"num_classes": num_classes}
+
+    # ---- export -----------------------------------------------------------------------------
+    def export_modules(self) -> dict[str, nn.Module]:
+        return dict(self.named_children())
+
+    def save_pretrained(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``config.json`` and one ``<network>.safetensors`` per network, atomically."""
+        from . import __version__
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+        meta = {
+            "method": self.method_name,
+            "config": self.config,
+            "i2ikit_version": __version__,
+            "plugin": type(self).__module__.split(".")[0],
+            "plugin_version": self.plugin_version,
+            "networks": sorted(self.export_modules()),
+        }
+        if extra:
+            meta.update(_jsonable(dict(extra)))
+        (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        for name, module in self.export_modules().items():
+            tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+            save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
+        _replace_dir(tmp, directory)
+        return directory
+
+    def load_pretrained_weights(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        for name, module in self.export_modules().items():
+            file = directory / f"{name}.safetensors"
+            if not file.exists():
+                raise FileNotFoundError(f"{file} is missing: an i2ikit export holds one .safetensors file per network")
+            module.load_state_dict(load_file(str(file)), strict=True)
+
+    @classmethod
+    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "Method":
+        raise NotImplementedError(f"{cls.method_name} cannot read official checkpoints")
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst`` so that ``dst`` is never half-written: the old copy is renamed aside first."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        import shutil
+
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_export_config(directory: str | os.PathLike) -> dict[str, Any]:
+    file = Path(directory) / CONFIG_NAME
+    try:
+        return json.loads(file.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{file} not found: not an i2ikit export (expected config.json + *.safetensors)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); re-export the model") from None
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> Any:
+    """``torch.load`` with ``weights_only=True``; files that need pickle are refused with an explanation."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise ValueError(
+                f"{path} needs pickle to load (it stores Python objects, not only tensors). i2ikit loads "
+                "checkpoints with weights_only=True for safety; re-save it as a plain state_dict "
+                f"(torch.save(sd, ...)) from a trusted environment. Detail: {exc}"
+            ) from None
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from None

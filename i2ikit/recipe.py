@@ -1,0 +1,332 @@
+"""YAML recipes: load, ``base:`` merge, ``key=value`` overrides, validation, resolution.
+
+A recipe has four sections::
+
+    name: quickstart            # run name (default: the file's stem)
+    base: other.yaml            # optional, relative to this file; dicts merge, lists are replaced
+    method: {name: funit, nf: 32, num_classes: auto, ...}   # keyword arguments of the method
+    data:   {train: {type: glyphs, split: train}, samples: {...}, new_size: 72, crop: 64, ...}
+    train:  {steps: 2000, batch_size: 16, ...}
+
+Everything is checked before training starts: unknown keys (with a suggestion), wrong types and
+missing data paths are errors that name the key and the file.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+
+class RecipeError(ValueError):
+    """A recipe is malformed; the message names the file and the key."""
+
+
+# PyYAML follows YAML 1.1, which reads ``1e-4`` (no dot) as a string. Recipes are full of such
+# learning rates, so floats are resolved with the YAML 1.2 rule.
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:float"] for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line override value the way YAML would (``1e-4`` is a float, ``null`` is None)."""
+    return yaml.load(text, Loader=_Loader)
+
+
+# ---- schema -------------------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    train: dict[str, Any]
+    """Training images: ``{type: <dataset name>, ...its keyword arguments}``."""
+    samples: dict[str, Any] | None = None
+    """Class/style images for sample grids (e.g. held-out classes); default: the training data."""
+    new_size: int = 140
+    crop: int = 128
+    flip: bool = True
+    num_workers: int = 2
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100_000
+    batch_size: int = 64
+    """Per process and per micro-batch."""
+    grad_accum: int | None = None
+    """Micro-batches per optimiser step; None leaves it to the launcher (default 1)."""
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = None
+    """None leaves it to the launcher (``accelerate launch --mixed_precision``)."""
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 2500
+    sample_count: int = 8
+    save_every: int = 5000
+    keep_checkpoints: int = 2
+    resume: str | None = "auto"
+    """``auto``: continue from the latest checkpoint in the run folder if there is one; a path; or null."""
+    run_dir: str | None = None
+    """Default: ``runs/<name>``."""
+    trackers: str | list[str] | None = "auto"
+    """``auto`` = tensorboard when installed; ``none``; or a list of Accelerate tracker names."""
+    find_unused_parameters: bool = False
+    max_grad_norm: float | None = None
+    progress: bool = True
+
+
+@dataclass
+class Recipe:
+    name: str
+    method: dict[str, Any]
+    data: DataConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    source: str | None = None
+    """The file this recipe came from (not a recipe key)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+
+_TOP_KEYS = {"name", "base", "method", "data", "train"}
+
+
+# ---- loading --------------------------------------------------------------------------------------
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file {path} does not exist") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a mapping with keys {sorted(_TOP_KEYS)}, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Dicts merge key by key; everything else (lists included) is replaced."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = Path(path).resolve()
+    if path in _seen:
+        raise RecipeError(f"{path}: circular `base:` chain: {' -> '.join(map(str, _seen + (path,)))}")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is not None:
+        if not isinstance(base, str):
+            raise RecipeError(f"{path}: `base` must be a path string, got {base!r}")
+        base_path = (path.parent / base).resolve()
+        data = deep_merge(load_raw(base_path, _seen + (path,)), data)
+    data.setdefault("name", path.stem)
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<command line>") -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (values parsed as YAML)."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"{source}: override {item!r} is not of the form key=value (e.g. train.steps=100)")
+        key, _, text = item.partition("=")
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = parse_value(text)
+    return data
+
+
+# ---- validation -------------------------------------------------------------------------------
+def _suggest(key: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return f"one of {list(typing.get_args(tp))}"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def check_type(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` converted to ``tp`` (int→float only) or raise naming ``where``."""
+    if tp is Any or tp is inspect.Parameter.empty:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        errors = []
+        for option in args:
+            try:
+                return check_type(value, option, where)
+            except RecipeError as exc:
+                errors.append(exc)
+        raise RecipeError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise RecipeError(f"{where}: expected one of {list(args)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise RecipeError(f"{where}: expected null, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"{where}: expected a number, got {value!r} ({type(value).__name__})")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"{where}: expected an integer, got {value!r} ({type(value).__name__})")
+        return value
+    if tp in (bool, str):
+        if not isinstance(value, tp):
+            raise RecipeError(f"{where}: expected {tp.__name__}, got {value!r} ({type(value).__name__})")
+        return value
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise RecipeError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    return value
+
+
+def _build_dataclass(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise RecipeError(f"{where}: unknown key {key!r}.{_suggest(key, fields)} Valid keys: {', '.join(fields)}")
+        kwargs[key] = check_type(value, hints[key], f"{where}.{key}")
+    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and n not in kwargs]  # type: ignore[misc]
+    if missing:
+        raise RecipeError(f"{where}: missing required key(s) {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, *, allow_auto: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check ``kwargs`` against the keyword parameters of a class or factory registered by a plugin."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    sig = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        hints = {}
+    params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    out = {}
+    for key, value in kwargs.items():
+        if key not in params and not accepts_any:
+            raise RecipeError(f"{where}: unknown key {key!r}.{_suggest(key, params)} Valid keys: {', '.join(params)}")
+        if key in allow_auto and value == "auto":
+            out[key] = value
+            continue
+        tp = hints.get(key, Any)
+        if tp is Any and key in params and params[key].default not in (inspect.Parameter.empty, None):
+            default = params[key].default
+            tp = float if isinstance(default, float) else type(default) if isinstance(default, (int, bool, str)) else Any
+        out[key] = check_type(value, tp, f"{where}.{key}")
+    return out
+
+
+def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
+    """Turn a merged recipe mapping into a :class:`Recipe`, checking every key against the registry."""
+    from .plugins import get_registry
+
+    where = source or "<recipe>"
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise RecipeError(f"{where}: unknown top-level key {key!r}.{_suggest(key, _TOP_KEYS)} Valid keys: {', '.join(sorted(_TOP_KEYS - {'base'}))}")
+    for required in ("method", "data"):
+        if required not in data:
+            raise RecipeError(f"{where}: missing the `{required}:` section")
+    registry = get_registry()
+
+    method = data["method"]
+    if not isinstance(method, dict) or "name" not in method:
+        raise RecipeError(f"{where}: `method:` must be a mapping with a `name:` (one of: {', '.join(registry.names('method'))})")
+    try:
+        method_cls = registry.get("method", method["name"]).obj
+    except KeyError as exc:
+        raise RecipeError(f"{where}: method.name: {exc}") from None
+    kwargs = {k: v for k, v in method.items() if k != "name"}
+    method = {"name": method["name"], **check_kwargs(method_cls, kwargs, f"{where}: method", allow_auto=("num_classes",))}
+
+    data_cfg = _build_dataclass(DataConfig, data["data"], f"{where}: data")
+    for key in ("train", "samples"):
+        spec = getattr(data_cfg, key)
+        if spec is None:
+            continue
+        if "type" not in spec:
+            raise RecipeError(f"{where}: data.{key} needs a `type:` (one of: {', '.join(registry.names('dataset'))})")
+        try:
+            ds = registry.get("dataset", spec["type"]).obj
+        except KeyError as exc:
+            raise RecipeError(f"{where}: data.{key}.type: {exc}") from None
+        setattr(data_cfg, key, {"type": spec["type"], **check_kwargs(ds, {k: v for k, v in spec.items() if k != "type"}, f"{where}: data.{key}")})
+    if data_cfg.crop > data_cfg.new_size:
+        raise RecipeError(f"{where}: data.crop ({data_cfg.crop}) is larger than data.new_size ({data_cfg.new_size}); the random crop needs crop <= new_size")
+    train_cfg = _build_dataclass(TrainConfig, data.get("train") or {}, f"{where}: train")
+    for key in ("steps", "batch_size", "log_every", "sample_every", "save_every", "keep_checkpoints", "sample_count"):
+        if getattr(train_cfg, key) < 1:
+            raise RecipeError(f"{where}: train.{key} must be >= 1, got {getattr(train_cfg, key)}")
+    if train_cfg.grad_accum is not None and train_cfg.grad_accum < 1:
+        raise RecipeError(f"{where}: train.grad_accum must be >= 1 or null, got {train_cfg.grad_accum}")
+    name = data.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise RecipeError(f"{where}: name must be a simple string (letters, digits, _ . -), got {name!r}")
+    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, source=source)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load, merge, override and validate a recipe file."""
+    raw = load_raw(path)
+    raw = apply_overrides(raw, overrides or [])
+    return validate(raw, source=str(path))
+
+
+def dump_recipe(recipe: Recipe, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))

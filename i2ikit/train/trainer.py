@@ -1,0 +1,264 @@
+"""The method-agnostic GAN trainer on Accelerate.
+
+Per iteration it runs the method's steps in order (e.g. FUNIT: discriminator, then generator). For each
+step only the networks the step trains get gradients; those are handed to the step wrapped for DDP,
+the others unwrapped (so DDP never sees a forward whose parameters get no gradient). Gradient
+accumulation runs all micro-batches of one step before the next step starts, so the discriminator's
+gradients are never polluted by the generator step. The EMA copies live outside DDP and are saved
+with the run state.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+from ..api import build
+from ..data import EvalTransform, TrainTransform, make_stream_loader
+from ..method import Method
+from ..plugins import get_registry
+from ..recipe import Recipe, dump_recipe
+from . import checkpoint as ckpt
+from .ema import EMAState, update_ema
+from .samples import save_grid
+
+
+class TrainerStep:
+    """A counter that Accelerate saves and restores with the rest of the state."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.step = int(state["step"])
+
+
+def build_source(spec: Mapping[str, Any]):
+    spec = dict(spec)
+    cls = get_registry().get("dataset", spec.pop("type")).obj
+    return cls(**spec)
+
+
+def _trackers(value: str | list[str] | None) -> list[str] | None:
+    if value in (None, "none", []):
+        return None
+    if value == "auto":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            return None
+        return ["tensorboard"]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, *, accelerator: Accelerator | None = None) -> None:
+        self.recipe = recipe
+        cfg = recipe.train
+        self.run_dir = Path(cfg.run_dir or Path("runs") / recipe.name)
+        self.accelerator = accelerator or Accelerator(
+            mixed_precision=cfg.mixed_precision,
+            gradient_accumulation_steps=cfg.grad_accum or 1,
+            log_with=_trackers(cfg.trackers),
+            project_dir=str(self.run_dir),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)],
+        )
+        acc = self.accelerator
+        # Identical seeds on every rank give identical initial weights; data order is sharded separately.
+        set_seed(cfg.seed)
+
+        data = recipe.data
+        # Built-in data may be rendered on first use: let the main process do it while the others wait.
+        with acc.main_process_first():
+            self.train_source = build_source(data.train)
+            self.sample_source = build_source(data.samples) if data.samples else self.train_source
+        self.train_transform = TrainTransform(new_size=data.new_size, crop=data.crop, flip=data.flip)
+        self.eval_transform = EvalTransform(new_size=data.new_size, crop=data.crop)
+
+        method_kwargs = {k: v for k, v in recipe.method.items() if k != "name"}
+        cls = get_registry().get("method", recipe.method["name"]).obj
+        from_data = cls.values_from_data(num_classes=len(self.train_source.classes))
+        method_kwargs.update({k: from_data[k] for k, v in method_kwargs.items() if v == "auto" and k in from_data})
+        self.method: Method = build(recipe.method["name"], **method_kwargs).to(acc.device)
+        # The resolved recipe records every method default, so the run is reproducible from it alone.
+        recipe.method = {"name": recipe.method["name"], **self.method.config}
+
+        self.raw_nets = self.method.networks()
+        self.nets = {name: acc.prepare_model(net) for name, net in self.raw_nets.items()}
+        self.optimizers = {name: acc.prepare_optimizer(opt) for name, opt in self.method.make_optimizers().items()}
+        self.ema_specs = self.method.ema_specs()
+        self.progress = TrainerStep()
+        acc.register_for_checkpointing(self.progress)
+        if self.ema_specs:
+            acc.register_for_checkpointing(EMAState(self.method, self.ema_specs))
+
+    # ---- state ------------------------------------------------------------------------------------
+    def _resume(self) -> None:
+        resume = self.recipe.train.resume
+        if resume in (None, "never", "none"):
+            return
+        path = ckpt.latest_checkpoint(self.run_dir) if resume == "auto" else Path(resume)
+        if path is None:
+            return
+        if not path.is_dir():
+            raise FileNotFoundError(f"train.resume={resume!r}: {path} is not a checkpoint folder (expected <run>/state/step_XXXXXXXX)")
+        self.accelerator.load_state(str(path))
+        self.accelerator.print(f"resumed from {path} at step {self.progress.step}")
+
+    def save_checkpoint(self) -> Path:
+        acc = self.accelerator
+        step = self.progress.step
+        tmp = ckpt.temp_dir_for(self.run_dir, step)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        final = ckpt.state_root(self.run_dir) / f"step_{step:08d}"
+        if acc.is_main_process:
+            final = ckpt.publish(self.run_dir, step, self.recipe.train.keep_checkpoints)
+            self.export()
+        acc.wait_for_everyone()
+        return final
+
+    def export(self) -> Path:
+        return self.method.save_pretrained(self.run_dir / "export", extra={"recipe": self.recipe.to_dict(), "step": self.progress.step})
+
+    # ---- data -------------------------------------------------------------------------------------
+    def _loaders(self, start_iteration: int, accum: int) -> dict[str, Iterator]:
+        acc = self.accelerator
+        cfg = self.recipe.train
+        return {
+            stream: make_stream_loader(
+                self.train_source, self.train_transform, batch_size=cfg.batch_size, seed=cfg.seed, stream=stream,
+                rank=acc.process_index, world_size=acc.num_processes, start_batch=start_iteration * accum,
+                num_workers=self.recipe.data.num_workers,
+            )
+            for stream in self.method.data_streams
+        }
+
+    def _fixed_sample_batch(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        n = self.recipe.train.sample_count
+        batch = {}
+        for i, stream in enumerate(self.method.data_streams):
+            source = self.train_source if i == 0 else self.sample_source
+            idx = [round(j * (len(source) - 1) / max(n - 1, 1)) for j in range(n)] if len(source) >= n else [j % len(source) for j in range(n)]
+            if i > 0 and n > 1:  # shift so the style images are not aligned with the content images' classes
+                idx = idx[::-1]
+            images = torch.stack([self.eval_transform(source.load(j), None) for j in idx])
+            labels = torch.tensor([source.labels[j] for j in idx])
+            batch[stream] = (images.to(self.accelerator.device), labels.to(self.accelerator.device))
+        return batch
+
+    def write_samples(self, batch: Mapping[str, Any]) -> Path | None:
+        if not self.accelerator.is_main_process:
+            return None
+        columns = self.method.sample_columns(batch)
+        return save_grid(columns, self.run_dir / "samples" / f"step_{self.progress.step:08d}.png")
+
+    # ---- training ---------------------------------------------------------------------------------
+    def _set_trainable(self, trains: tuple[str, ...]) -> None:
+        for name, net in self.raw_nets.items():
+            net.requires_grad_(name in trains)
+
+    def _run_step(self, step, micro_batches: list[dict]) -> dict[str, float]:
+        acc = self.accelerator
+        self._set_trainable(step.trains)
+        nets = {name: (self.nets[name] if name in step.trains else self.raw_nets[name]) for name in self.raw_nets}
+        logged: dict[str, float] = {}
+        for k, batch in enumerate(micro_batches):
+            last = k == len(micro_batches) - 1
+            with contextlib.ExitStack() as stack:
+                if not last:
+                    for name in step.trains:
+                        stack.enter_context(acc.no_sync(self.nets[name]))
+                with acc.autocast():
+                    losses = step.fn(batch, nets)
+                acc.backward(losses["loss"])
+            for key, value in losses.items():
+                logged[f"{step.name}/{key}"] = logged.get(f"{step.name}/{key}", 0.0) + float(value.detach()) / len(micro_batches)
+        if self.recipe.train.max_grad_norm:
+            for name in step.trains:
+                acc.clip_grad_norm_(self.raw_nets[name].parameters(), self.recipe.train.max_grad_norm)
+        for name in step.optimizers:
+            self.optimizers[name].step()
+            self.optimizers[name].zero_grad(set_to_none=True)
+        for spec in self.ema_specs:
+            if spec.source in step.trains:
+                update_ema(getattr(self.method, spec.target), self.raw_nets[spec.source], spec.decay, buffers=spec.buffers)
+        return logged
+
+    def fit(self) -> Path:
+        acc = self.accelerator
+        cfg = self.recipe.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            dump_recipe(self.recipe, self.run_dir / "recipe.yaml")
+        trackers = _trackers(cfg.trackers)
+        if trackers:
+            acc.init_trackers(self.recipe.name, config=_flat(self.recipe.to_dict()))
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        self._resume()
+        accum = acc.gradient_accumulation_steps
+        start = self.progress.step
+        loaders = self._loaders(start, accum)
+        sample_batch = self._fixed_sample_batch()
+        images_per_iter = cfg.batch_size * accum * acc.num_processes
+        log_file = self.run_dir / "losses.jsonl"
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, disable=not (acc.is_local_main_process and cfg.progress), desc=self.recipe.name, dynamic_ncols=True)
+        self.method.train()
+        tic, seen = time.perf_counter(), 0
+        for iteration in range(start, cfg.steps):
+            micro = []
+            for _ in range(accum):
+                micro.append({s: tuple(t.to(acc.device, non_blocking=True) for t in next(it)) for s, it in loaders.items()})
+            logged: dict[str, float] = {}
+            for step in self.method.training_steps(iteration):
+                logged.update(self._run_step(step, micro))
+            self._set_trainable(tuple(self.raw_nets))
+            self.progress.step = iteration + 1
+            seen += images_per_iter
+            for key, value in logged.items():
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"step {self.progress.step}: {key} is {value}; lower the learning rate or use bf16/fp32 instead of fp16")
+            if acc.is_main_process:
+                with log_file.open("a") as fh:
+                    fh.write(json.dumps({"step": self.progress.step, **logged}) + "\n")
+            if self.progress.step % cfg.log_every == 0 or self.progress.step == cfg.steps:
+                elapsed = time.perf_counter() - tic
+                rate = seen / elapsed if elapsed > 0 else 0.0
+                acc.log({**logged, "images_per_second": rate}, step=self.progress.step)
+                bar.set_postfix({**{k.split("/")[-1]: f"{v:.3f}" for k, v in logged.items() if not k.endswith("_acc")}, "img/s": f"{rate:.1f}"}, refresh=False)
+                tic, seen = time.perf_counter(), 0
+            bar.update(1)
+            if self.progress.step % cfg.sample_every == 0 or self.progress.step == cfg.steps:
+                self.write_samples(sample_batch)
+            if self.progress.step % cfg.save_every == 0 or self.progress.step == cfg.steps:
+                self.save_checkpoint()
+        bar.close()
+        if self.progress.step >= cfg.steps and start >= cfg.steps:
+            acc.print(f"nothing to do: the run in {self.run_dir} already reached {cfg.steps} steps")
+        acc.end_training()
+        return self.run_dir

@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny labelled image folders and tiny FUNIT settings, so tests run in seconds."""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A FUNIT small enough for CPU tests at 32 px.
+TINY_FUNIT = {
+    "nf": 8, "n_res_blks": 1, "nf_mlp": 16, "latent_dim": 8, "n_mlp_blks": 3,
+    "n_downs_content": 2, "n_downs_class": 2, "dis_nf": 8, "dis_n_res_blks": 4,
+}
+
+
+def make_image_folder(root: Path, classes: int = 3, per_class: int = 6, size: int = 36, seed: int = 0) -> Path:
+    """Draw one coloured shape style per class so that classes are visually distinct."""
+    rng = random.Random(seed)
+    for c in range(classes):
+        folder = root / f"class_{c:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = tuple(rng.randrange(40, 255) for _ in range(3))
+        for i in range(per_class):
+            img = Image.new("RGB", (size, size), tuple(rng.randrange(0, 60) for _ in range(3)))
+            d = ImageDraw.Draw(img)
+            x, y = rng.randrange(2, size // 2), rng.randrange(2, size // 2)
+            box = (x, y, x + size // 3 + c * 2, y + size // 3)
+            (d.ellipse if c % 2 else d.rectangle)(box, fill=colour)
+            img.save(folder / f"img_{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return make_image_folder(tmp_path / "images")
+
+
+def tiny_recipe(data_root: Path, run_dir: Path, **train) -> dict:
+    return {
+        "name": "tiny",
+        "method": {"name": "funit", "num_classes": "auto", **TINY_FUNIT},
+        "data": {"train": {"type": "image_folder", "root": str(data_root)}, "new_size": 36, "crop": 32, "num_workers": 0},
+        "train": {"steps": 4, "batch_size": 2, "log_every": 1, "sample_every": 2, "save_every": 2, "sample_count": 2,
+                  "run_dir": str(run_dir), "trackers": "none", "progress": False, **train},
+    }
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_cli(args: list[str], env: dict | None = None, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Accelerate keeps process-wide singletons; reset them so each in-process run starts clean."""
+    yield
+    try:
+        from accelerate.state import AcceleratorState, GradientState, PartialState
+
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+        PartialState._reset_state()
+    except Exception:
+        pass

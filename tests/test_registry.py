@@ -1,0 +1,170 @@
+"""Registry and plugin loading: kinds, errors, collisions, entry-point discovery, third-party plugins."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import i2ikit
+from i2ikit.plugins import plugin_infos, reload_plugins
+from i2ikit.registry import KINDS, Registry, RegistryError, UnknownNameError
+
+from conftest import ROOT, TINY_FUNIT, make_image_folder, run_cli, tiny_recipe, write_yaml
+
+
+def test_unknown_name_suggests_nearest():
+    reg = Registry()
+    reg.add("method", "funit", object, plugin="a")
+    reg.add("method", "gpunit", object, plugin="b")
+    with pytest.raises(UnknownNameError) as exc:
+        reg.get("method", "fnuit")
+    assert "Did you mean 'funit'" in str(exc.value)
+    assert "gpunit" in str(exc.value)
+
+
+def test_collision_names_both_plugins():
+    reg = Registry()
+    reg.add("loss", "hinge", object, plugin="core")
+    with pytest.raises(RegistryError, match="by plugin 'core' and by plugin 'other'"):
+        reg.add("loss", "hinge", object, plugin="other")
+    with pytest.raises(RegistryError, match="unknown kind"):
+        reg.add("optimizer", "x", object, plugin="p")
+    assert set(KINDS) == {"encoder", "decoder", "generator", "discriminator", "loss", "method", "dataset", "metric"}
+
+
+def test_first_party_plugins_come_from_entry_points():
+    infos = {i.name: i for i in plugin_infos()}
+    assert {"core", "funit"} <= set(infos)
+    assert infos["funit"].module == "i2ikit_funit" and infos["funit"].error is None
+    assert ("method", "funit") in {(e.kind, e.name) for e in infos["funit"].registered}
+    assert i2ikit.list_models("*unit*") == ["funit"] or "funit" in i2ikit.list_models("*unit*")
+    assert i2ikit.list_models("nothing*") == []
+
+
+def test_plugins_cli_lists_versions_and_parts():
+    out = run_cli(["-m", "i2ikit.cli", "plugins"])
+    assert out.returncode == 0, out.stderr
+    assert "funit 0.1.0" in out.stdout and "method: funit" in out.stdout
+    assert "core " in out.stdout and "loss: hinge" in out.stdout
+
+
+PLUGIN_SRC = '''
+"""A third-party i2ikit plugin: an LSGAN loss and a tiny patch discriminator."""
+import torch
+from torch import nn
+
+import i2ikit
+from i2ikit.losses import GANLoss
+
+__version__ = "9.9.9"
+
+
+class LSGANLoss(GANLoss):
+    """Least-squares GAN loss."""
+
+    def d_real(self, logits):
+        return ((logits - 1) ** 2).mean()
+
+    def d_fake(self, logits):
+        return (logits ** 2).mean()
+
+    def g(self, logits):
+        return ((logits - 1) ** 2).mean()
+
+
+class TinyPatchDis(nn.Module):
+    """Two strided convs and one logit channel per class."""
+
+    def __init__(self, num_classes, nf=8):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, 2 * nf, 4, 2, 1), nn.LeakyReLU(0.2))
+        self.head = nn.Conv2d(2 * nf, num_classes, 1)
+
+    def forward(self, x, y):
+        feat = self.body(x)
+        out = self.head(feat)
+        return out[torch.arange(x.shape[0], device=x.device), y], feat
+
+
+@i2ikit.hookimpl
+def i2ikit_register(register):
+    register("loss", "lsgan", LSGANLoss)
+    register("discriminator", "tiny_patch", TinyPatchDis)
+'''
+
+
+def _make_package(root: Path, dist: str, module: str, source: str, ep_name: str) -> Path:
+    pkg = root / dist
+    (pkg / module).mkdir(parents=True)
+    (pkg / module / "__init__.py").write_text(source)
+    (pkg / "pyproject.toml").write_text(textwrap.dedent(f'''
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "{dist}"
+        version = "9.9.9"
+
+        [project.entry-points.i2ikit]
+        {ep_name} = "{module}"
+
+        [tool.setuptools]
+        packages = ["{module}"]
+    '''))
+    return pkg
+
+
+@pytest.fixture(scope="module")
+def third_party_site(tmp_path_factory) -> Path:
+    """Build and install (into a private target folder) a third-party plugin and a broken one."""
+    base = tmp_path_factory.mktemp("plugins")
+    site = base / "site"
+    good = _make_package(base, "i2ikit-tinyparts", "i2ikit_tinyparts", PLUGIN_SRC, "tinyparts")
+    broken = _make_package(base, "i2ikit-broken", "i2ikit_broken", "raise ImportError('simulated missing dependency')\n", "broken")
+    clash = _make_package(base, "i2ikit-clash", "i2ikit_clash",
+                          "import i2ikit\n\n@i2ikit.hookimpl\ndef i2ikit_register(register):\n    register('loss', 'hinge', object)\n    register('loss', 'clash_only', object)\n", "clash")
+    for pkg in (good, broken, clash):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg)],
+                       check=True, capture_output=True)
+    return site
+
+
+def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_site, monkeypatch):
+    monkeypatch.syspath_prepend(str(third_party_site))
+    with pytest.warns(UserWarning, match="by plugin 'core' and by plugin 'clash'"):
+        reload_plugins()
+    try:
+        infos = {i.name: i for i in plugin_infos()}
+        assert infos["tinyparts"].version == "9.9.9" and infos["tinyparts"].error is None
+        assert {(e.kind, e.name) for e in infos["tinyparts"].registered} == {("loss", "lsgan"), ("discriminator", "tiny_patch")}
+        assert "broken" in infos and "simulated missing dependency" in infos["broken"].error
+        assert "'core'" in infos["clash"].error and "'clash'" in infos["clash"].error
+        reg = i2ikit.get_registry()
+        assert reg.get("loss", "hinge").plugin == "core"  # the first registration keeps the name
+        assert reg.get("loss", "clash_only").plugin == "clash"
+        assert "funit" in i2ikit.list_models()  # the others still work
+    finally:
+        monkeypatch.undo()
+        reload_plugins()
+
+
+def test_recipe_uses_third_party_loss_and_discriminator(third_party_site, tmp_path):
+    data = make_image_folder(tmp_path / "data")
+    recipe = tiny_recipe(data, tmp_path / "run", steps=2, save_every=2, sample_every=2)
+    recipe["method"].update(gan_loss="lsgan", discriminator="tiny_patch", discriminator_kwargs={"nf": 4})
+    path = write_yaml(tmp_path / "third_party.yaml", recipe)
+    env = {"PYTHONPATH": str(third_party_site), "I2IKIT_LOAD_PLUGINS": "funit,tinyparts"}
+    out = run_cli(["-m", "i2ikit.run", str(path)], env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+
+    lines = [json.loads(l) for l in (tmp_path / "run" / "losses.jsonl").read_text().splitlines()]
+    assert len(lines) == 2
+    from safetensors.torch import load_file
+
+    dis = load_file(str(tmp_path / "run" / "export" / "dis.safetensors"))
+    assert any(k.startswith("body.") for k in dis) and any(k.startswith("head.") for k in dis)
