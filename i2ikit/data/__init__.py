@@ -1,0 +1,67 @@
+"""Data: one labelled-image interface over folders, FUNIT list files and Hugging Face datasets, the
+official FUNIT transforms, and deterministic, resumable, DDP-shardable sampling."""
+from __future__ import annotations
+
+from .images import ImageReadError, open_image, to_rgb
+from .sampling import (
+    SampledDataset,
+    StreamLoader,
+    StreamSampler,
+    aug_seed_at,
+    epoch_permutation,
+    make_stream_loader,
+    stable_hash,
+)
+from .sources import (
+    IMAGE_EXTENSIONS,
+    ClassSubset,
+    DataSourceError,
+    FileList,
+    HFImages,
+    ImageFolder,
+    LabeledImages,
+    build_source,
+)
+from .transforms import EvalTransform, TestTransform, TrainTransform
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ClassSubset",
+    "DataSourceError",
+    "EvalTransform",
+    "FileList",
+    "HFImages",
+    "ImageFolder",
+    "ImageReadError",
+    "LabeledImages",
+    "SampledDataset",
+    "StreamLoader",
+    "StreamSampler",
+    "TestTransform",
+    "TrainTransform",
+    "aug_seed_at",
+    "build_source",
+    "epoch_permutation",
+    "make_stream_loader",
+    "open_image",
+    "registry_entries",
+    "stable_hash",
+    "to_rgb",
+]
+
+
+def registry_entries() -> list[tuple[str, str, object]]:
+    """The ``(kind, name, object)`` triples the core plugin (``i2ikit.builtins``) registers.
+
+    Add new built-in dataset types here (e.g. ``("dataset", "glyphs", GlyphDataset)`` from
+    ``.glyphs``); ``build_source`` finds them through the registry.
+    """
+    entries: list[tuple[str, str, object]] = [
+        ("dataset", "image_folder", ImageFolder),
+        ("dataset", "file_list", FileList),
+        ("dataset", "hf", HFImages),
+    ]
+    from .glyph_dataset import glyphs
+
+    entries.append(("dataset", "glyphs", glyphs))
+    return entries

@@ -1,0 +1,25 @@
+"""The built-in glyph dataset as a registered dataset type (``type: glyphs`` in a recipe)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .glyphs import glyph_source
+from .sources import ImageFolder
+
+
+def glyphs(
+    split: str = "train",
+    root: str | None = None,
+    size: int = 64,
+    holdout: float = 0.2,
+    seed: int = 0,
+    include_system: bool = True,
+) -> ImageFolder:
+    """Real font glyphs: each font face is a class, each character an image; ``split: test`` holds the unseen faces.
+
+    Rendered from the fonts installed with i2ikit (and the system's) on first use and cached
+    (``$I2IKIT_DATA`` or ``~/.cache/i2ikit``); ``root`` chooses another folder.
+    """
+    folder = glyph_source(split=split, root=Path(root) if root else None, size=size, holdout=holdout, seed=seed,
+                          include_system=include_system)
+    return ImageFolder(folder)
