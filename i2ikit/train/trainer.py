@@ -250,7 +250,7 @@ class Trainer:
                 elapsed = time.perf_counter() - tic
                 rate = seen / elapsed if elapsed > 0 else 0.0
                 acc.log({**logged, "images_per_second": rate}, step=self.progress.step)
-                bar.set_postfix({**{k.split("/")[-1]: f"{v:.3f}" for k, v in logged.items() if not k.endswith("_acc")}, "img/s": f"{rate:.1f}"}, refresh=False)
+                bar.set_postfix({**{k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items() if not k.endswith("_acc")}, "img/s": f"{rate:.1f}"}, refresh=False)
                 tic, seen = time.perf_counter(), 0
             bar.update(1)
             if self.progress.step % cfg.sample_every == 0 or self.progress.step == cfg.steps:

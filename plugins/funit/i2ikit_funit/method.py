@@ -1,0 +1,241 @@
+"""The FUNIT method (Liu et al., ICCV 2019) as the i2ikit trainer sees it.
+
+Networks, losses, the discriminator and generator steps, EMA and k-shot translation, following the
+official NVlabs/FUNIT ``funit_model.py``/``trainer.py`` with the ``funit_animals.yaml`` defaults.
+The trainer does backward passes, optimiser steps, EMA updates and DDP wrapping; each step here
+returns named losses whose ``"loss"`` entry is back-propagated once.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+import i2ikit
+from i2ikit.losses import r1_penalty
+from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+
+from . import __version__
+from .networks import FewShotGen, GPPatchMcResDis
+
+__all__ = ["FUNIT", "init_weights", "INIT_TYPES"]
+
+INIT_TYPES = ("kaiming", "gaussian", "xavier", "orthogonal", "default")
+
+
+def init_weights(module: nn.Module, init_type: str) -> None:
+    """The official ``weights_init``: re-initialise every ``nn.Conv2d``/``nn.Linear`` weight and zero its bias.
+
+    (The official test is "class name starts with Conv/Linear and has ``.weight``", which in these
+    networks matches exactly the plain convs and linears, not the wrapper blocks.) ``default`` keeps
+    PyTorch's weight init but still zeroes the biases, as the official code does.
+    """
+    if init_type not in INIT_TYPES:
+        raise ValueError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
+    for m in module.modules():
+        if not isinstance(m, (nn.Conv2d, nn.Linear)):
+            continue
+        if init_type == "gaussian":
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif init_type == "xavier":
+            nn.init.xavier_normal_(m.weight, gain=math.sqrt(2))
+        elif init_type == "kaiming":
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+        elif init_type == "orthogonal":
+            nn.init.orthogonal_(m.weight, gain=math.sqrt(2))
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+def _feature_mean(feat: torch.Tensor) -> torch.Tensor:
+    """FUNIT's feature-matching embedding: spatial mean (W then H, as the official code) of D's features."""
+    return feat.mean(3).mean(2)
+
+
+def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()
+
+
+class FUNIT(Method):
+    """Few-shot unsupervised image-to-image translation: ``FewShotGen`` + ``GPPatchMcResDis``, hinge GAN
+    with R1 on real class images, L1 reconstruction and feature matching, RMSprop, EMA generator."""
+
+    method_name = "funit"
+    plugin_version = __version__
+    data_streams = ("content", "class")
+
+    def __init__(
+        self,
+        *,
+        nf: int = 64,
+        n_res_blks: int = 2,
+        nf_mlp: int = 256,
+        latent_dim: int = 64,
+        n_mlp_blks: int = 3,
+        n_downs_content: int = 3,
+        n_downs_class: int = 4,
+        dis_nf: int = 64,
+        dis_n_res_blks: int = 10,
+        num_classes: int = 119,
+        gan_w: float = 1.0,
+        fm_w: float = 1.0,
+        r_w: float = 0.1,
+        r1_w: float = 10.0,
+        lr_gen: float = 1e-4,
+        lr_dis: float = 1e-4,
+        weight_decay: float = 1e-4,
+        ema_decay: float = 0.999,
+        init: str = "kaiming",
+        gan_loss: str = "hinge",
+        discriminator: str = "funit_patch",
+        discriminator_kwargs: Mapping[str, Any] | None = None,
+        inplace_quirks: bool = True,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= ema_decay <= 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1], got {ema_decay}")
+        if init not in INIT_TYPES:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INIT_TYPES)}")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.gan_w, self.fm_w, self.r_w, self.r1_w = float(gan_w), float(fm_w), float(r_w), float(r1_w)
+        self.lr_gen, self.lr_dis, self.weight_decay = float(lr_gen), float(lr_dis), float(weight_decay)
+        self.ema_decay = float(ema_decay)
+
+        registry = i2ikit.get_registry()
+        self.adv_loss = registry.get("loss", gan_loss).obj()
+
+        self.gen = FewShotGen(nf=nf, nf_mlp=nf_mlp, latent_dim=latent_dim, n_mlp_blks=n_mlp_blks,
+                              n_res_blks=n_res_blks, n_downs_content=n_downs_content, n_downs_class=n_downs_class)
+        dis_cls = registry.get("discriminator", discriminator).obj
+        dis_kwargs: dict[str, Any] = {"num_classes": num_classes}
+        builtin_dis = isinstance(dis_cls, type) and issubclass(dis_cls, GPPatchMcResDis)
+        if builtin_dis:
+            dis_kwargs.update(nf=dis_nf, n_res_blks=dis_n_res_blks, inplace_quirks=inplace_quirks)
+        dis_kwargs.update(discriminator_kwargs or {})
+        self.dis = dis_cls(**dis_kwargs)
+
+        init_weights(self.gen, init)
+        if builtin_dis:  # a third-party discriminator keeps the initialisation its plugin gives it
+            init_weights(self.dis, init)
+        self.gen_ema = copy.deepcopy(self.gen).requires_grad_(False)
+
+    # ---- what the trainer needs ---------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"gen": self.gen, "dis": self.dis}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        # The official trainer gives dis_opt lr_gen and gen_opt lr_dis; both are 1e-4, so it is moot.
+        return {
+            "gen": torch.optim.RMSprop([p for p in self.gen.parameters() if p.requires_grad],
+                                       lr=self.lr_gen, weight_decay=self.weight_decay),
+            "dis": torch.optim.RMSprop([p for p in self.dis.parameters() if p.requires_grad],
+                                       lr=self.lr_dis, weight_decay=self.weight_decay),
+        }
+
+    def training_steps(self, iteration: int) -> list[TrainStep]:
+        return [
+            TrainStep("dis", self.d_step, trains=("dis",), optimizers=("dis",)),
+            TrainStep("gen", self.g_step, trains=("gen",), optimizers=("gen",)),
+        ]
+
+    def ema_specs(self) -> list[EMASpec]:
+        return [EMASpec("gen_ema", "gen", self.ema_decay)]  # parameters only, as the official update_average
+
+    # ---- training steps -----------------------------------------------------------------------
+    def d_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        """Hinge loss on real class images and on translations, plus R1 on the real class images.
+
+        ``nets["dis"]`` may be a DDP wrapper, so it is only called. The total is returned for a single
+        backward pass (the official code runs three backward passes whose gradients sum to the same).
+        """
+        gen, dis = nets["gen"], nets["dis"]
+        xa, _la = batch["content"]
+        xb, lb = batch["class"]
+        xb_real = xb.detach().requires_grad_(True)  # a copy, so the batch tensor itself is not changed
+        resp_real, _ = dis(xb_real, lb)
+        d_real = self.adv_loss.d_real(resp_real)
+        r1 = r1_penalty(resp_real, xb_real)
+        with torch.no_grad():
+            xt = gen(xa, xb)  # the trained generator, not the EMA one
+        resp_fake, _ = dis(xt.detach(), lb)
+        d_fake = self.adv_loss.d_fake(resp_fake)
+        loss = self.gan_w * d_real + self.r1_w * r1 + self.gan_w * d_fake
+        with torch.no_grad():
+            acc = 0.5 * ((resp_fake < 0).float().mean() + (resp_real >= 0).float().mean())
+        return {"loss": loss, "d_real": d_real.detach(), "d_fake": d_fake.detach(), "r1": r1.detach(), "d_acc": acc}
+
+    def g_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        """Adversarial (translation and reconstruction), L1 reconstruction and feature matching.
+
+        ``L_G = gan_w * L_adv + r_w * L_x + fm_w * (l_c + l_m)``; the content term ``l_c`` is in the
+        official code but not in the paper. All generator computation is one call of ``nets["gen"]``.
+        """
+        gen, dis = nets["gen"], nets["dis"]
+        xa, la = batch["content"]
+        xb, lb = batch["class"]
+        xt, xr = gen(xa, xb, reconstruct=True)
+        resp_t, feat_t = dis(xt, lb)
+        resp_r, feat_r = dis(xr, la)
+        with torch.no_grad():  # targets of feature matching: no gradient reaches G through them
+            _, feat_b = dis(xb, lb)
+            _, feat_a = dis(xa, la)
+        g_adv = 0.5 * (self.adv_loss.g(resp_t) + self.adv_loss.g(resp_r))
+        g_rec = _l1(xr, xa)
+        g_fm = _l1(_feature_mean(feat_r), _feature_mean(feat_a)) + _l1(_feature_mean(feat_t), _feature_mean(feat_b))
+        loss = self.gan_w * g_adv + self.r_w * g_rec + self.fm_w * g_fm
+        with torch.no_grad():
+            acc = 0.5 * ((resp_t >= 0).float().mean() + (resp_r >= 0).float().mean())
+        return {"loss": loss, "g_adv": g_adv.detach(), "g_rec": g_rec.detach(), "g_fm": g_fm.detach(), "g_acc": acc}
+
+    # ---- inference ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def translate(self, content: torch.Tensor, class_images: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Translate ``content`` (B x 3 x H x W, [-1, 1]) to the class shown by ``class_images`` with the EMA generator.
+
+        ``k=None``: ``class_images`` are K shots shared by every content image; the class code is the
+        arithmetic mean of their K codes (as ``test_k_shot.py``). ``k`` given: ``class_images`` holds
+        B*k images, k consecutive ones per content image (as ``translate_k_shot``). Returns B x 3 x H x W in [-1, 1].
+        """
+        g = self.gen_ema
+        device = next(g.parameters()).device
+        content, class_images = content.to(device), class_images.to(device)
+        was_training = g.training
+        g.eval()
+        try:
+            codes = g.encode_class(class_images)
+            if k is None:
+                code = codes.mean(dim=0, keepdim=True)
+            else:
+                b = content.shape[0]
+                if k < 1 or codes.shape[0] != b * k:
+                    raise ValueError(f"translate: k={k} needs {b}*{k}={b * k} class images, got {codes.shape[0]}")
+                code = codes.view(b, k, *codes.shape[1:]).mean(dim=1)
+            return g.decode(g.encode_content(content), code)
+        finally:
+            g.train(was_training)
+
+    @torch.no_grad()
+    def sample_columns(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
+        xa, xb = batch["content"][0], batch["class"][0]
+        g = self.gen_ema
+        was_training = g.training
+        g.eval()
+        try:
+            xt, xr = g(xa, xb, reconstruct=True)
+        finally:
+            g.train(was_training)
+        return [("content", xa), ("class", xb), ("translation", xt), ("reconstruction", xr)]
+
+    # ---- official checkpoints -----------------------------------------------------------------
+    @classmethod
+    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "FUNIT":
+        """Build from an official ``{'gen', 'gen_test'}`` file (``gen_test`` -> ``gen_ema``); optional
+        ``dis_checkpoint=`` path to a ``{'dis': sd}`` file. See :func:`i2ikit_funit.official.load_official`."""
+        from .official import load_official
+
+        return load_official(cls, path, **overrides)

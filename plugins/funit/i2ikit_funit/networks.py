@@ -1,0 +1,209 @@
+"""FUNIT networks (Liu et al., ICCV 2019): the few-shot generator and the multi-task patch discriminator.
+
+Module names, registration order and layer shapes follow the official NVlabs/FUNIT code, so the
+``state_dict`` keys match its checkpoints one to one (see ``docs/methods/funit.md``).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from i2ikit.nn import (
+    ActFirstResBlock,
+    Conv2dBlock,
+    LinearBlock,
+    ResBlocks,
+    assign_adain_params,
+    clear_adain_params,
+    num_adain_params,
+)
+
+__all__ = ["ClassModelEncoder", "ContentEncoder", "Decoder", "MLP", "FewShotGen", "GPPatchMcResDis"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generator parts
+# ---------------------------------------------------------------------------------------------------
+class ClassModelEncoder(nn.Module):
+    """Class (style) encoder: conv 7x7, two doubling 4x4/2 convs, ``downs - 2`` more 4x4/2 convs,
+    global average pool, then a **bare** 1x1 ``nn.Conv2d`` to the latent code (key ``model.<n>.weight``)."""
+
+    def __init__(self, downs: int, input_dim: int, dim: int, latent_dim: int, norm: str = "none",
+                 activation: str = "relu", pad_type: str = "reflect") -> None:
+        super().__init__()
+        if downs < 2:
+            raise ValueError(f"the FUNIT class encoder needs at least 2 downsamplings, got {downs}")
+        kw = dict(norm=norm, activation=activation, pad_type=pad_type, inplace=True)
+        layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 7, 1, 3, **kw)]
+        for _ in range(2):
+            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, **kw))
+            dim *= 2
+        for _ in range(downs - 2):
+            layers.append(Conv2dBlock(dim, dim, 4, 2, 1, **kw))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, latent_dim, 1, 1, 0)]
+        self.model = nn.Sequential(*layers)
+        self.output_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class ContentEncoder(nn.Module):
+    """Content encoder: conv 7x7, ``downs`` doubling 4x4/2 convs, then ``n_res`` residual blocks; all IN+ReLU."""
+
+    def __init__(self, downs: int, n_res: int, input_dim: int, dim: int, norm: str = "in",
+                 activation: str = "relu", pad_type: str = "reflect") -> None:
+        super().__init__()
+        kw = dict(norm=norm, activation=activation, pad_type=pad_type, inplace=True)
+        layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 7, 1, 3, **kw)]
+        for _ in range(downs):
+            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, **kw))
+            dim *= 2
+        layers.append(ResBlocks(n_res, dim, **kw))
+        self.model = nn.Sequential(*layers)
+        self.output_dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class Decoder(nn.Module):
+    """Decoder: AdaIN residual blocks (AdaIN in both convs), then ``ups`` x (nearest upsample, 5x5 conv
+    with plain IN + ReLU, halving channels), then a 7x7 conv to RGB with tanh."""
+
+    def __init__(self, ups: int, n_res: int, dim: int, output_dim: int, res_norm: str = "adain",
+                 activation: str = "relu", pad_type: str = "reflect") -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ResBlocks(n_res, dim, res_norm, activation, pad_type=pad_type, inplace=True)]
+        for _ in range(ups):
+            layers += [
+                nn.Upsample(scale_factor=2),
+                Conv2dBlock(dim, dim // 2, 5, 1, 2, norm="in", activation=activation, pad_type=pad_type, inplace=True),
+            ]
+            dim //= 2
+        layers.append(Conv2dBlock(dim, output_dim, 7, 1, 3, norm="none", activation="tanh", pad_type=pad_type))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class MLP(nn.Module):
+    """Class code -> all AdaIN parameters. ``n_blk`` Linear layers (3 in the code; the paper says 2),
+    ReLU on all but the last. The input is flattened, so a ``B x latent x 1 x 1`` code works."""
+
+    def __init__(self, in_dim: int, out_dim: int, dim: int, n_blk: int, norm: str = "none",
+                 activation: str = "relu") -> None:
+        super().__init__()
+        if n_blk < 2:
+            raise ValueError(f"the FUNIT MLP needs at least 2 blocks, got {n_blk}")
+        layers = [LinearBlock(in_dim, dim, norm=norm, activation=activation, inplace=True)]
+        layers += [LinearBlock(dim, dim, norm=norm, activation=activation, inplace=True) for _ in range(n_blk - 2)]
+        layers.append(LinearBlock(dim, out_dim, norm="none", activation="none"))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.view(x.size(0), -1))
+
+
+class FewShotGen(nn.Module):
+    """FUNIT generator: content encoder Ec, class encoder Ey, MLP to AdaIN parameters, AdaIN decoder.
+
+    ``forward(content, class_images)`` pairs sample i of each batch (as in training). With
+    ``reconstruct=True`` it also returns the reconstruction, computed the way the official G step
+    does: one content code ``Ec(xa)`` shared by ``dec(c, Ey(xb))`` and ``dec(c, Ey(xa))``. Everything
+    the G step needs goes through this single forward, because the trainer may wrap the generator in
+    DDP. K-shot averaging of class codes lives in ``FUNIT.translate``.
+    """
+
+    def __init__(self, nf: int = 64, nf_mlp: int = 256, latent_dim: int = 64, n_mlp_blks: int = 3,
+                 n_res_blks: int = 2, n_downs_content: int = 3, n_downs_class: int = 4) -> None:
+        super().__init__()
+        # Registration order = official state_dict order: enc_class_model, enc_content, dec, mlp.
+        self.enc_class_model = ClassModelEncoder(n_downs_class, 3, nf, latent_dim, norm="none",
+                                                 activation="relu", pad_type="reflect")
+        self.enc_content = ContentEncoder(n_downs_content, n_res_blks, 3, nf, norm="in", activation="relu",
+                                          pad_type="reflect")
+        self.dec = Decoder(n_downs_content, n_res_blks, self.enc_content.output_dim, 3, res_norm="adain",
+                           activation="relu", pad_type="reflect")
+        self.mlp = MLP(latent_dim, num_adain_params(self.dec), nf_mlp, n_mlp_blks, norm="none", activation="relu")
+
+    def encode_content(self, x: torch.Tensor) -> torch.Tensor:
+        return self.enc_content(x)
+
+    def encode_class(self, x: torch.Tensor) -> torch.Tensor:
+        """``B x latent_dim x 1 x 1`` class codes, one per image (no averaging)."""
+        return self.enc_class_model(x)
+
+    def decode(self, content_code: torch.Tensor, class_code: torch.Tensor) -> torch.Tensor:
+        """Image from a content code and a class code (a single class code is shared by the batch)."""
+        b = content_code.shape[0]
+        if class_code.shape[0] == 1 and b > 1:
+            class_code = class_code.expand(b, *class_code.shape[1:])
+        if class_code.shape[0] != b:
+            raise ValueError(f"decode: {b} content codes but {class_code.shape[0]} class codes")
+        assign_adain_params(self.mlp(class_code), self.dec)
+        try:
+            return self.dec(content_code)
+        finally:
+            clear_adain_params(self.dec)  # autograd keeps what it needs; the module must not hold graphs
+
+    def forward(self, content: torch.Tensor, class_images: torch.Tensor,
+                reconstruct: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        c = self.enc_content(content)
+        if not reconstruct:
+            return self.decode(c, self.enc_class_model(class_images))
+        s_xa = self.enc_class_model(content)
+        s_xb = self.enc_class_model(class_images)
+        return self.decode(c, s_xb), self.decode(c, s_xa)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Discriminator
+# ---------------------------------------------------------------------------------------------------
+class GPPatchMcResDis(nn.Module):
+    """Multi-task (one output channel per class) patch discriminator made of pre-activation residual blocks.
+
+    ``forward(x, y)`` returns ``(logits, feat)``: the ``B x H x W`` patch logits of each sample's own
+    class channel ``y``, and the ``B x C x H x W`` features used for feature matching.
+
+    ``inplace_quirks=True`` (default) reproduces what the official code computes because of its
+    in-place LeakyReLUs: identity residual blocks return ``lrelu(x) + F(x)``, and the returned
+    features are ``lrelu(cnn_f(x))`` since ``cnn_c``'s activation overwrites them. The values are
+    computed here without in-place ops, so the R1 double backward is safe. ``False`` gives the clean
+    semantics (``x + F(x)``, ``feat = cnn_f(x)``).
+    """
+
+    def __init__(self, num_classes: int, nf: int = 64, n_res_blks: int = 10, inplace_quirks: bool = True) -> None:
+        super().__init__()
+        if n_res_blks < 2 or n_res_blks % 2:
+            raise ValueError(f"GPPatchMcResDis needs an even n_res_blks >= 2, got {n_res_blks}")
+        self.num_classes = num_classes
+        self.inplace_quirks = inplace_quirks
+
+        def block(fin: int, fout: int) -> ActFirstResBlock:
+            return ActFirstResBlock(fin, fout, None, "lrelu", "none", inplace_quirk=inplace_quirks)
+
+        layers: list[nn.Module] = [Conv2dBlock(3, nf, 7, 1, 3, pad_type="reflect", norm="none", activation="none")]
+        for _ in range(n_res_blks // 2 - 1):
+            nf_out = min(nf * 2, 1024)
+            layers += [block(nf, nf), block(nf, nf_out), nn.ReflectionPad2d(1), nn.AvgPool2d(kernel_size=3, stride=2)]
+            nf = nf_out
+        nf_out = min(nf * 2, 1024)
+        layers += [block(nf, nf), block(nf, nf_out)]
+        self.cnn_f = nn.Sequential(*layers)
+        self.cnn_c = nn.Sequential(
+            Conv2dBlock(nf_out, num_classes, 1, 1, norm="none", activation="lrelu", activation_first=True)
+        )
+        self.feature_dim = nf_out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.cnn_f(x)
+        head = self.cnn_c[0]
+        if self.inplace_quirks:
+            feat = head.activation(feat)  # what the official in-place LeakyReLU leaves in `feat`
+            out = head.forward_after_activation(feat)
+        else:
+            out = self.cnn_c(feat)
+        index = torch.arange(out.shape[0], device=out.device)
+        return out[index, y.to(device=out.device, dtype=torch.long)], feat
