@@ -127,7 +127,11 @@ def third_party_site(tmp_path_factory) -> Path:
     broken = _make_package(base, "i2ikit-broken", "i2ikit_broken", "raise ImportError('simulated missing dependency')\n", "broken")
     clash = _make_package(base, "i2ikit-clash", "i2ikit_clash",
                           "import i2ikit\n\n@i2ikit.hookimpl\ndef i2ikit_register(register):\n    register('loss', 'hinge', object)\n    register('loss', 'clash_only', object)\n", "clash")
-    for pkg in (good, broken, clash):
+    template = base / "template"
+    import shutil
+
+    shutil.copytree(ROOT / "plugins" / "template", template, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"))
+    for pkg in (good, broken, clash, template):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg)],
                        check=True, capture_output=True)
     return site
@@ -168,3 +172,26 @@ def test_recipe_uses_third_party_loss_and_discriminator(third_party_site, tmp_pa
 
     dis = load_file(str(tmp_path / "run" / "export" / "dis.safetensors"))
     assert any(k.startswith("body.") for k in dis) and any(k.startswith("head.") for k in dis)
+
+
+def test_copy_me_template_plugin_works_with_funit(third_party_site, monkeypatch):
+    import torch
+
+    monkeypatch.syspath_prepend(str(third_party_site))
+    monkeypatch.setenv("I2IKIT_LOAD_PLUGINS", "funit,template")
+    reload_plugins()
+    try:
+        info = {i.name: i for i in plugin_infos()}["template"]
+        assert info.error is None and info.version == "0.1.0"
+        model = i2ikit.build("funit", num_classes=3, gan_loss="lsgan", discriminator="patchgan",
+                             discriminator_kwargs={"nf": 8, "n_layers": 2}, **TINY_FUNIT)
+        x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 2])
+        batch = {"content": (x, y), "class": (x.flip(0), y.flip(0))}
+        nets = {"gen": model.gen, "dis": model.dis}
+        for step in model.training_steps(0):
+            losses = step.fn(batch, nets)
+            assert torch.isfinite(losses["loss"])
+            losses["loss"].backward()
+    finally:
+        monkeypatch.undo()
+        reload_plugins()

@@ -134,3 +134,23 @@ def test_r1_penalty_gradients_are_right_under_ddp(tmp_path):
             expected[n] += p.grad / 2
     for n in expected:
         assert torch.allclose(ddp_grads[n], expected[n], rtol=1e-4, atol=1e-7), n
+
+
+def test_bf16_gradient_accumulation_and_tensorboard(tmp_path, image_folder):
+    """Mixed precision and accumulation come from the recipe; D and G still step once per iteration."""
+    run = tmp_path / "run"
+    trainer = Trainer(validate(tiny_recipe(image_folder, run, steps=2, grad_accum=2, mixed_precision="bf16",
+                                           trackers=["tensorboard"], sample_every=100, save_every=100)))
+    assert trainer.accelerator.mixed_precision == "bf16" and trainer.accelerator.gradient_accumulation_steps == 2
+    trainer.fit()
+    for name in ("gen", "dis"):
+        state = trainer.optimizers[name].optimizer.state
+        assert all(s["step"] == 2 for s in state.values()), name  # one optimiser step per iteration
+    assert list(run.rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    assert len(_losses(run)) == 2
+
+
+def test_gradient_accumulation_from_the_launcher_environment(tmp_path, image_folder, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "3")
+    trainer = Trainer(validate(tiny_recipe(image_folder, tmp_path / "run", steps=1)))
+    assert trainer.accelerator.gradient_accumulation_steps == 3

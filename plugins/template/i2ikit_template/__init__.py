@@ -1,0 +1,63 @@
+"""Template i2ikit plugin: copy this folder to start your own.
+
+It adds two real parts that FUNIT recipes can use at once:
+
+    method: {name: funit, gan_loss: lsgan, discriminator: patchgan, discriminator_kwargs: {nf: 64}}
+
+A whole method would subclass ``i2ikit.Method`` (see ``plugins/funit/i2ikit_funit/method.py``) and be
+registered with ``register("method", "mymethod", MyMethod)``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+import i2ikit
+from i2ikit.losses import GANLoss
+
+__version__ = "0.1.0"
+
+
+class LSGANLoss(GANLoss):
+    """Least-squares GAN loss (Mao et al. 2017): real -> 1, fake -> 0."""
+
+    def d_real(self, logits: torch.Tensor) -> torch.Tensor:
+        return (logits - 1).pow(2).mean()
+
+    def d_fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.pow(2).mean()
+
+    def g(self, logits: torch.Tensor) -> torch.Tensor:
+        return (logits - 1).pow(2).mean()
+
+
+class PatchGANDiscriminator(nn.Module):
+    """A pix2pix-style PatchGAN with one output channel per class (FUNIT's multi-task interface).
+
+    ``forward(x, y)`` returns the label-``y`` logit map and the last feature map, which FUNIT uses for
+    feature matching.
+    """
+
+    def __init__(self, num_classes: int, nf: int = 64, n_layers: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = nf
+        for i in range(1, n_layers):
+            nxt = min(nf * 2 ** i, nf * 8)
+            layers += [nn.Conv2d(ch, nxt, 4, 2, 1), nn.InstanceNorm2d(nxt), nn.LeakyReLU(0.2)]
+            ch = nxt
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, num_classes, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feat = self.features(x)
+        logits = self.head(feat)
+        return logits[torch.arange(x.shape[0], device=x.device), y], feat
+
+
+@i2ikit.hookimpl
+def i2ikit_register(register: Callable[..., Any]) -> None:
+    register("loss", "lsgan", LSGANLoss)
+    register("discriminator", "patchgan", PatchGANDiscriminator)
