@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import plugin_infos
@@ -71,13 +69,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _image_files(path: Path) -> list[Path]:
+    from .data import IMAGE_EXTENSIONS
+
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if files:
             return files
-        raise FileNotFoundError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+        raise FileNotFoundError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
     raise FileNotFoundError(f"{path} does not exist")
 
 

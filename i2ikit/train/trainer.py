@@ -161,8 +161,11 @@ class Trainer:
         batch = {}
         for i, stream in enumerate(self.method.data_streams):
             source = self.train_source if i == 0 else self.sample_source
-            idx = [round(j * (len(source) - 1) / max(n - 1, 1)) for j in range(n)] if len(source) >= n else [j % len(source) for j in range(n)]
-            if i > 0 and n > 1:  # shift so the style images are not aligned with the content images' classes
+            # Evenly spaced over the source (so several classes appear), offset per stream so that the
+            # class images do not line up with the content images.
+            step = len(source) / n
+            idx = [int((j + 0.5 * i / len(self.method.data_streams)) * step) % len(source) for j in range(n)]
+            if i > 0:
                 idx = idx[::-1]
             images = torch.stack([self.eval_transform(source.load(j), None) for j in idx])
             labels = torch.tensor([source.labels[j] for j in idx])
@@ -258,6 +261,8 @@ class Trainer:
             if self.progress.step % cfg.save_every == 0 or self.progress.step == cfg.steps:
                 self.save_checkpoint()
         bar.close()
+        for loader in loaders.values():
+            loader.close()
         if self.progress.step >= cfg.steps and start >= cfg.steps:
             acc.print(f"nothing to do: the run in {self.run_dir} already reached {cfg.steps} steps")
         acc.end_training()
