@@ -13,7 +13,8 @@ from .losses import HingeLoss, NonSaturatingLoss
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("loss", "hinge", HingeLoss)
     register("loss", "nonsaturating", NonSaturatingLoss)
-    from .data import registry_entries
+    from .data import registry_entries as data_entries
+    from .eval import registry_entries as metric_entries
 
-    for kind, name, obj in registry_entries():
+    for kind, name, obj in [*data_entries(), *metric_entries()]:
         register(kind, name, obj)

@@ -165,20 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=16)
     sp.set_defaults(fn=cmd_translate)
 
-    sp = sub.add_parser("data", help="build datasets: `i2ikit data glyphs --help`")
-    sp.add_argument("dataset", choices=["glyphs"])
-    sp.add_argument("args", nargs=argparse.REMAINDER)
-    sp.set_defaults(fn=None)
+    sub.add_parser("eval", help="evaluate a model (`i2ikit eval --help`); also `eval train-classifier`, `eval glyphs`")
+    sub.add_parser("data", help="build datasets: `i2ikit data glyphs --help`")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        if args.command == "data":
-            return cmd_data_glyphs(args.args)
+        # `data` and `eval` hand all their arguments (including --help) to their own parsers.
+        if argv[:1] == ["data"]:
+            if argv[1:2] != ["glyphs"]:
+                print("usage: i2ikit data glyphs [--help]", file=sys.stderr)
+                return 2
+            return cmd_data_glyphs(argv[2:])
+        if argv[:1] == ["eval"]:
+            from .eval.command import main as eval_main
+
+            return eval_main(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.fn(args)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,15 +51,18 @@ class EMASpec:
     buffers: bool = False  # official FUNIT averages parameters only
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, *, lenient: bool = False) -> Any:
+    """JSON-ready copy of a config value; ``lenient`` writes other objects as their repr (metadata only)."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, lenient=lenient) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, lenient=lenient) for k, v in value.items()}
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    if lenient:
+        return repr(value)
     raise TypeError(f"method config value {value!r} ({type(value).__name__}) is not JSON-serialisable")
 
 
@@ -141,7 +144,7 @@ class Method(nn.Module):
             "networks": sorted(self.export_modules()),
         }
         if extra:
-            meta.update(_jsonable(dict(extra)))
+            meta.update(_jsonable(dict(extra), lenient=True))
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
         for name, module in self.export_modules().items():
             tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}

@@ -90,6 +90,25 @@ class TrainConfig:
     find_unused_parameters: bool = False
     max_grad_norm: float | None = None
     progress: bool = True
+    eval_every: int | None = None
+    """Run the recipe's ``eval:`` section every N steps (main process) and log the numbers."""
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation during training (every ``train.eval_every`` steps), logged to the trackers."""
+
+    targets: dict[str, Any]
+    """Target classes: ``{type: <dataset>, ...}`` (e.g. the held-out classes)."""
+    content: dict[str, Any] | None = None
+    """Source-class content images; default: the training data."""
+    protocol: Literal["few_shot", "many_class", "two_domain"] = "few_shot"
+    k: list[int] = field(default_factory=lambda: [1])
+    metrics: list[str] = field(default_factory=lambda: ["mfid"])
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    """Per-metric keyword arguments, e.g. ``{accuracy: {classifier: path}}``."""
+    num_content: int = 100
+    seed: int = 0
 
 
 @dataclass
@@ -98,6 +117,7 @@ class Recipe:
     method: dict[str, Any]
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig | None = None
     source: str | None = None
     """The file this recipe came from (not a recipe key)."""
 
@@ -107,7 +127,7 @@ class Recipe:
         return d
 
 
-_TOP_KEYS = {"name", "base", "method", "data", "train"}
+_TOP_KEYS = {"name", "base", "method", "data", "train", "eval"}
 
 
 # ---- loading --------------------------------------------------------------------------------------
@@ -271,6 +291,16 @@ def check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, *, allow_auto: 
     return out
 
 
+def _check_dataset(spec: dict[str, Any], where: str, registry: Any) -> dict[str, Any]:
+    if "type" not in spec:
+        raise RecipeError(f"{where} needs a `type:` (one of: {', '.join(registry.names('dataset'))})")
+    try:
+        ds = registry.get("dataset", spec["type"]).obj
+    except KeyError as exc:
+        raise RecipeError(f"{where}.type: {exc}") from None
+    return {"type": spec["type"], **check_kwargs(ds, {k: v for k, v in spec.items() if k != "type"}, where)}
+
+
 def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     """Turn a merged recipe mapping into a :class:`Recipe`, checking every key against the registry."""
     from .plugins import get_registry
@@ -298,18 +328,25 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     data_cfg = _build_dataclass(DataConfig, data["data"], f"{where}: data")
     for key in ("train", "samples"):
         spec = getattr(data_cfg, key)
-        if spec is None:
-            continue
-        if "type" not in spec:
-            raise RecipeError(f"{where}: data.{key} needs a `type:` (one of: {', '.join(registry.names('dataset'))})")
-        try:
-            ds = registry.get("dataset", spec["type"]).obj
-        except KeyError as exc:
-            raise RecipeError(f"{where}: data.{key}.type: {exc}") from None
-        setattr(data_cfg, key, {"type": spec["type"], **check_kwargs(ds, {k: v for k, v in spec.items() if k != "type"}, f"{where}: data.{key}")})
+        if spec is not None:
+            setattr(data_cfg, key, _check_dataset(spec, f"{where}: data.{key}", registry))
     if data_cfg.crop > data_cfg.new_size:
         raise RecipeError(f"{where}: data.crop ({data_cfg.crop}) is larger than data.new_size ({data_cfg.new_size}); the random crop needs crop <= new_size")
+    eval_cfg = None
+    if data.get("eval") is not None:
+        eval_cfg = _build_dataclass(EvalConfig, data["eval"], f"{where}: eval")
+        for key in ("targets", "content"):
+            spec = getattr(eval_cfg, key)
+            if spec is not None:
+                setattr(eval_cfg, key, _check_dataset(spec, f"{where}: eval.{key}", registry))
+        for name in eval_cfg.metrics:
+            try:
+                registry.get("metric", name)
+            except KeyError as exc:
+                raise RecipeError(f"{where}: eval.metrics: {exc}") from None
     train_cfg = _build_dataclass(TrainConfig, data.get("train") or {}, f"{where}: train")
+    if train_cfg.eval_every is not None and eval_cfg is None:
+        raise RecipeError(f"{where}: train.eval_every is set but the recipe has no `eval:` section saying what to evaluate")
     for key in ("steps", "batch_size", "log_every", "sample_every", "save_every", "keep_checkpoints", "sample_count"):
         if getattr(train_cfg, key) < 1:
             raise RecipeError(f"{where}: train.{key} must be >= 1, got {getattr(train_cfg, key)}")
@@ -318,7 +355,7 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise RecipeError(f"{where}: name must be a simple string (letters, digits, _ . -), got {name!r}")
-    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, source=source)
+    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, eval=eval_cfg, source=source)
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -328,5 +365,12 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     return validate(raw, source=str(path))
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes values that YAML cannot hold (objects passed from Python, not from a file) as their repr."""
+
+
+_Dumper.add_representer(None, lambda dumper, data: dumper.represent_str(repr(data)))  # type: ignore[arg-type]
+
+
 def dump_recipe(recipe: Recipe, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    Path(path).write_text(yaml.dump(recipe.to_dict(), Dumper=_Dumper, sort_keys=False))

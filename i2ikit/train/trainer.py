@@ -178,6 +178,34 @@ class Trainer:
         columns = self.method.sample_columns(batch)
         return save_grid(columns, self.run_dir / "samples" / f"step_{self.progress.step:08d}.png")
 
+    def run_eval(self) -> dict[str, dict[str, float]] | None:
+        """Evaluate the EMA model as the recipe's ``eval:`` section says; log and save the numbers."""
+        spec = self.recipe.eval
+        if spec is None or not self.accelerator.is_main_process:
+            return None
+        from ..eval.runner import EvalSettings, evaluate
+
+        if not hasattr(self, "_eval_sources"):
+            targets = build_source(spec.targets)
+            content = build_source(spec.content) if spec.content else self.train_source
+            self._eval_sources = (content, targets)
+        content, targets = self._eval_sources
+        settings = EvalSettings(protocol=spec.protocol, ks=spec.k, metrics=spec.metrics, num_content=spec.num_content, seed=spec.seed)
+        was_training = self.method.training
+        self.method.eval()
+        try:
+            results = evaluate(self.method, content=content, targets=targets, settings=settings, metric_options=spec.metric_options,
+                               image_size=self.recipe.data.crop, new_size=self.recipe.data.new_size,
+                               device=self.accelerator.device, progress=False)
+        finally:
+            self.method.train(was_training)
+        step = self.progress.step
+        self.accelerator.log({f"eval/{k}/{m}": v for k, row in results.items() for m, v in row.items()}, step=step)
+        out = self.run_dir / "eval"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"step_{step:08d}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        return results
+
     # ---- training ---------------------------------------------------------------------------------
     def _set_trainable(self, trains: tuple[str, ...]) -> None:
         for name, net in self.raw_nets.items():
@@ -258,6 +286,9 @@ class Trainer:
             bar.update(1)
             if self.progress.step % cfg.sample_every == 0 or self.progress.step == cfg.steps:
                 self.write_samples(sample_batch)
+            if cfg.eval_every and (self.progress.step % cfg.eval_every == 0 or self.progress.step == cfg.steps):
+                self.run_eval()
+                acc.wait_for_everyone()
             if self.progress.step % cfg.save_every == 0 or self.progress.step == cfg.steps:
                 self.save_checkpoint()
         bar.close()

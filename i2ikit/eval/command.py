@@ -1,0 +1,106 @@
+"""``i2ikit eval``: evaluate an export or official checkpoint, train classifiers, run the glyph benchmark.
+
+    i2ikit eval runs/x/export --content glyphs:train --data glyphs:test --k 1 5 --metrics accuracy mfid mkid \\
+        --classifier clf/style --out runs/x/eval
+    i2ikit eval train-classifier --data glyphs:test --out clf/style
+    i2ikit eval glyphs --model runs/quickstart/export --out runs/glyph_benchmark
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..data.spec import parse_data_spec
+
+
+def content_labels_for(source: Any) -> list[int] | None:
+    """Per-item content labels for glyph data (which character each image shows), else None."""
+    from .classifier import content_labeled
+
+    try:
+        return list(content_labeled(source).labels)
+    except (ValueError, FileNotFoundError, AttributeError, TypeError):
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="i2ikit eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="i2ikit export folder or official checkpoint file")
+    p.add_argument("--method", default=None, help="method name (needed for official checkpoint files)")
+    p.add_argument("--data", required=True, help="target classes: folder, glyphs:test, hf:<path> or list:<root>:<file>")
+    p.add_argument("--content", default=None, help="source-class content images (default: --data)")
+    p.add_argument("--protocol", choices=["few_shot", "many_class", "two_domain"], default="few_shot")
+    p.add_argument("--k", type=int, nargs="+", default=[1, 5], help="class images per target class (few_shot)")
+    p.add_argument("--metrics", nargs="+", default=["accuracy", "mfid", "mkid"])
+    p.add_argument("--classifier", default=None, help="style/class classifier folder for translation accuracy")
+    p.add_argument("--content-classifier", default=None, help="classifier of content labels for content accuracy")
+    p.add_argument("--features", default=None, help="feature extractor for FID/KID: 'inception' (default) or a classifier folder")
+    p.add_argument("--weights", default=None, help="folder of network weights (sets I2IKIT_WEIGHTS)")
+    p.add_argument("--num-content", type=int, default=500)
+    p.add_argument("--diversity-samples", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=None, help="default: the export's crop, else 128")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    p.add_argument("--out", required=True)
+    return p
+
+
+def metric_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    opts: dict[str, dict[str, Any]] = {}
+    if args.classifier:
+        opts["accuracy"] = {"classifier": args.classifier}
+    if args.content_classifier:
+        opts["content_accuracy"] = {"classifier": args.content_classifier}
+    if args.features and args.features != "inception":
+        from .classifier import load_classifier
+        from .classifier import classifier_features
+
+        feats = classifier_features(load_classifier(args.features))
+        for name in ("fid", "mfid", "kid", "mkid"):
+            opts[name] = {"features": feats}
+    return opts
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..cli import _load_model
+    from ..method import read_export_config
+    from .runner import EvalSettings, evaluate, write_report
+
+    if args.weights:
+        os.environ["I2IKIT_WEIGHTS"] = args.weights
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = _load_model(args.model, args.method, {}).to(device)
+    size = args.image_size
+    if size is None and Path(args.model).is_dir():
+        size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")
+    targets = parse_data_spec(args.data)
+    content = parse_data_spec(args.content) if args.content else targets
+    settings = EvalSettings(protocol=args.protocol, ks=args.k, metrics=args.metrics, num_content=args.num_content,
+                            diversity_samples=args.diversity_samples, batch_size=args.batch_size, seed=args.seed)
+    results = evaluate(model, content=content, targets=targets, settings=settings, metric_options=metric_options(args),
+                       image_size=size or 128, content_labels=content_labels_for(content), device=device)
+    name = Path(args.model).name
+    paths = write_report({name: results}, Path(args.out), title=f"Evaluation of {args.model}",
+                         command="i2ikit eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
+    print(Path(paths["md"]).read_text())
+    print(f"wrote {paths['json']}, {paths['md']}, {paths['png']}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "train-classifier":
+        from .classifier import main as train_classifier_main
+
+        return train_classifier_main(argv[1:]) or 0
+    if argv and argv[0] == "glyphs":
+        from .glyph_benchmark import main as glyph_main
+
+        return glyph_main(argv[1:]) or 0
+    return run_eval(parser().parse_args(argv))

@@ -1,0 +1,198 @@
+"""Evaluation protocols: turn a model and labelled data into translated sets, feed them to metrics.
+
+- ``few_shot`` (FUNIT): content images drawn from the source classes; for every target class, K class
+  images drawn at random (seeded by the class and K only, so every method sees the same K images);
+  each content image is translated with the mean class code of those K images. One translated set
+  per target class.
+- ``many_class`` (DeepI2I): every source image is translated into every target class
+  (``model.translate(images, target_class)``); one set per target class.
+- ``two_domain`` (GP-UNIT and other two-domain methods): source-domain images translated into the
+  target domain (``model.translate(content, z=...)``), with several random styles per input for
+  diversity.
+
+Metrics are registered plugins of kind ``metric`` with ``update(group)`` / ``compute()``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..data import EvalTransform, LabeledImages, stable_hash
+from ..plugins import get_registry
+from .metrics import TranslationGroup
+
+Protocol = Literal["few_shot", "many_class", "two_domain"]
+
+
+@dataclass
+class EvalSettings:
+    protocol: Protocol = "few_shot"
+    ks: list[int] = field(default_factory=lambda: [1, 5])
+    metrics: list[str] = field(default_factory=lambda: ["accuracy", "mfid", "mkid"])
+    num_content: int = 500
+    """Content images drawn from the source classes (FUNIT used 25,000)."""
+    max_real_per_class: int = 1000
+    diversity_samples: int = 0
+    """Extra outputs per input for diversity (few_shot: other K-shot sets; two_domain: random styles)."""
+    batch_size: int = 32
+    seed: int = 0
+
+
+class IdentityBaseline:
+    """Baseline 'translation' that returns the content image untouched."""
+
+    @torch.no_grad()
+    def translate(self, content: torch.Tensor, class_images: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
+        return content.clone()
+
+
+class ClassMeanBaseline:
+    """Baseline that returns the pixel mean of the K class images, whatever the content."""
+
+    @torch.no_grad()
+    def translate(self, content: torch.Tensor, class_images: torch.Tensor, **_: Any) -> torch.Tensor:
+        return class_images.mean(0, keepdim=True).expand_as(content).clone()
+
+
+def _draw(n_items: int, count: int, *keys: Any) -> list[int]:
+    """``count`` distinct indices of ``range(n_items)`` from a generator seeded by ``keys`` only."""
+    rng = np.random.default_rng(stable_hash(*keys))
+    return sorted(rng.choice(n_items, size=min(count, n_items), replace=False).tolist())
+
+
+def _stack(source: LabeledImages, indices: Sequence[int], transform: EvalTransform) -> torch.Tensor:
+    return torch.stack([transform(source.load(i), None) for i in indices]) if indices else torch.empty(0)
+
+
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([fn(x[i:i + batch_size]).detach().float().cpu() for i in range(0, len(x), batch_size)])
+
+
+def build_metrics(names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None, device: str = "cpu") -> dict[str, Any]:
+    registry = get_registry()
+    options = options or {}
+    return {name: registry.get("metric", name).obj(device=device, **dict(options.get(name, {}))) for name in names}
+
+
+def evaluate(
+    model: Any,
+    *,
+    content: LabeledImages,
+    targets: LabeledImages,
+    settings: EvalSettings,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    image_size: int = 128,
+    new_size: int | None = None,
+    content_labels: Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Run one protocol for every K and return ``{f"k{K}" (or "all"): {metric_key: value}}``.
+
+    ``content`` holds the source-class images (inputs), ``targets`` the target classes (class images
+    and the real images the distances compare with). ``content_labels`` optionally gives, per item of
+    ``content``, a content class (e.g. which character a glyph shows) for content accuracy.
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    transform = EvalTransform(new_size=new_size or image_size, crop=image_size)
+    s = settings
+    content_idx = _draw(len(content), s.num_content, s.seed, "content", content.name)
+    x_content = _stack(content, content_idx, transform)
+    c_labels = torch.tensor([content_labels[i] for i in content_idx]) if content_labels is not None else None
+    by_class = targets.indices_by_class()
+    ks = s.ks if s.protocol == "few_shot" else [None]
+    results: dict[str, dict[str, float]] = {}
+    total = len(ks) * len(targets.classes)
+    bar = tqdm(total=total, desc=f"eval {s.protocol}", disable=not progress, dynamic_ncols=True)
+    for k in ks:
+        metrics = build_metrics(s.metrics, metric_options, device=str(device))
+        for t, cls_name in enumerate(targets.classes):
+            items = by_class[t]
+            shots_idx: list[int] = []
+            variants = None
+            if s.protocol == "few_shot":
+                if len(items) <= k:
+                    raise ValueError(f"target class {cls_name!r} has {len(items)} images; K={k} shots need at least {k + 1}")
+                shots_idx = [items[i] for i in _draw(len(items), k, s.seed, "shots", cls_name, k)]
+                shots = _stack(targets, shots_idx, transform).to(device)
+                translated = _batched(lambda x: model.translate(x.to(device), shots), x_content, s.batch_size)
+                if s.diversity_samples:
+                    outs = []
+                    for v in range(s.diversity_samples):
+                        other = [items[i] for i in _draw(len(items), k, s.seed, "shots", cls_name, k, "variant", v)]
+                        other_shots = _stack(targets, other, transform).to(device)
+                        outs.append(_batched(lambda x: model.translate(x.to(device), other_shots), x_content, s.batch_size))
+                    variants = torch.stack(outs, dim=1)
+            elif s.protocol == "many_class":
+                translated = _batched(lambda x: model.translate(x.to(device), t), x_content, s.batch_size)
+            else:  # two_domain: one random style per input, more for diversity
+                def styled(x: torch.Tensor, v: int) -> torch.Tensor:
+                    # The method draws its own random style; seed it locally so runs repeat exactly.
+                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                        torch.manual_seed(stable_hash(s.seed, "style", v, x.shape[0]) % 2**63)
+                        return model.translate(x.to(device))
+
+                translated = _batched(lambda x: styled(x, 0), x_content, s.batch_size)
+                if s.diversity_samples:
+                    variants = torch.stack([_batched(lambda x, v=v: styled(x, v + 1), x_content, s.batch_size)
+                                            for v in range(s.diversity_samples)], dim=1)
+            shot_set = set(shots_idx)
+            real_pool = [i for i in items if i not in shot_set]
+            real_idx = [real_pool[i] for i in _draw(len(real_pool), s.max_real_per_class, s.seed, "real", cls_name)]
+            real = _stack(targets, real_idx, transform)
+            g = TranslationGroup(target=cls_name, target_label=t, content=x_content, translated=translated, real=real,
+                                 content_labels=c_labels, variants=variants)
+            for metric in metrics.values():
+                metric.update(g)
+            bar.update(1)
+        row: dict[str, float] = {"num_content": float(len(content_idx)), "num_target_classes": float(len(targets.classes))}
+        for metric in metrics.values():
+            row.update({key: float(v) for key, v in metric.compute().items()})
+        results[f"k{k}" if k is not None else "all"] = row
+    bar.close()
+    return results
+
+
+def write_report(results: Mapping[str, Mapping[str, Mapping[str, float]]], out: Path, *, title: str, command: str | None = None) -> dict[str, Path]:
+    """Write ``metrics.json``, ``metrics.md`` (one row per model and K) and ``metrics.png`` (a bar plot).
+
+    ``results`` maps a model name (e.g. "funit", "baseline: content") to ``evaluate``'s output.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    keys = sorted({k for per_model in results.values() for row in per_model.values() for k in row if not k.startswith("num_")})
+    lines = [f"# {title}", ""]
+    if command:
+        lines += ["```bash", command, "```", ""]
+    lines += ["| model | K | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for name, per_model in results.items():
+        for k, row in per_model.items():
+            cells = [f"{row[key]:.4g}" if key in row and math.isfinite(row[key]) else "" for key in keys]
+            lines.append(f"| {name} | {k.lstrip('k')} | " + " | ".join(cells) + " |")
+    (out / "metrics.md").write_text("\n".join(lines) + "\n")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.2 * max(len(keys), 1), 3), squeeze=False)
+    labels = [f"{name} {k}" for name, per_model in results.items() for k in per_model]
+    for ax, key in zip(axes[0], keys):
+        values = [row.get(key, float("nan")) for per_model in results.values() for row in per_model.values()]
+        ax.bar(range(len(values)), values, color=[f"C{i % 10}" for i in range(len(values))])
+        ax.set_title(key, fontsize=9)
+        ax.set_xticks(range(len(values)))
+        ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png", dpi=100)
+    plt.close(fig)
+    return {"json": out / "metrics.json", "md": out / "metrics.md", "png": out / "metrics.png"}
