@@ -26,3 +26,34 @@ __all__ = [
     "make_activation",
     "num_adain_params",
 ]
+
+# BigGAN layers (BigGAN-PyTorch key layout), used by DeepI2I and available to other plugins.
+from .biggan_layers import (  # noqa: E402
+    ConditionalBatchNorm2d,
+    DBlock,
+    GBlock,
+    SelfAttention,
+    SNConv2d,
+    SNEmbedding,
+    SNLinear,
+    SNSettings,
+    SpectralNormMixin,
+    StoredBatchNorm2d,
+    init_biggan_weights,
+    sn_power_iteration,
+)
+
+__all__ += [
+    "ConditionalBatchNorm2d",
+    "DBlock",
+    "GBlock",
+    "SelfAttention",
+    "SNConv2d",
+    "SNEmbedding",
+    "SNLinear",
+    "SNSettings",
+    "SpectralNormMixin",
+    "StoredBatchNorm2d",
+    "init_biggan_weights",
+    "sn_power_iteration",
+]

@@ -1,0 +1,66 @@
+"""i2ikit plugin: DeepI2I (Wang et al., NeurIPS 2020), faithful to the official ``DeepI2I_BigGAN`` code.
+
+This first slice provides the networks (BigGAN generator with feature injection, projection
+discriminator, encoder, adaptors), BigGAN-PyTorch / DeepI2I checkpoint loading and the translation
+forward pass. Registers the generator ``deepi2i_generator``, the discriminator ``biggan_projection`` and
+the encoder ``deepi2i_encoder``. The training method (two phases, losses) comes next.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import i2ikit
+
+__version__ = "0.1.0"
+
+from .networks import (  # noqa: E402
+    DEFAULT_FEATURE_SIZES,
+    DEFAULT_FEATURE_WEIGHTS,
+    Adaptor,
+    Encoder,
+    Generator,
+    ProjectionDiscriminator,
+    discriminator_arch,
+    encode_features,
+    generator_arch,
+    injection_channels,
+    translate,
+)
+from .official import (  # noqa: E402
+    infer_discriminator_config,
+    infer_generator_config,
+    load_biggan_weights,
+    load_deepi2i_weights,
+    load_official_weights,
+    read_state_dict,
+    save_deepi2i_weights,
+)
+
+__all__ = [
+    "__version__",
+    "Generator",
+    "ProjectionDiscriminator",
+    "Encoder",
+    "Adaptor",
+    "generator_arch",
+    "discriminator_arch",
+    "injection_channels",
+    "encode_features",
+    "translate",
+    "DEFAULT_FEATURE_SIZES",
+    "DEFAULT_FEATURE_WEIGHTS",
+    "load_biggan_weights",
+    "load_deepi2i_weights",
+    "load_official_weights",
+    "save_deepi2i_weights",
+    "read_state_dict",
+    "infer_generator_config",
+    "infer_discriminator_config",
+]
+
+
+@i2ikit.hookimpl
+def i2ikit_register(register: Callable[..., Any]) -> None:
+    register("generator", "deepi2i_generator", Generator)
+    register("discriminator", "biggan_projection", ProjectionDiscriminator)
+    register("encoder", "deepi2i_encoder", Encoder)
