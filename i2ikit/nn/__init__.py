@@ -57,3 +57,25 @@ __all__ += [
     "init_biggan_weights",
     "sn_power_iteration",
 ]
+
+# Generic helpers first used by GP-UNIT (style-driven AdaIN, gradient reversal, SPADE-style init,
+# legacy torch spectral-norm state dicts).
+from .layers import (  # noqa: E402
+    INIT_TYPES,
+    GradientReversal,
+    StyleAdaIN2d,
+    grad_reverse,
+    init_weights,
+    legacy_spectral_norm_weight,
+    spectral_norm_keys_to_legacy,
+)
+
+__all__ += [
+    "INIT_TYPES",
+    "GradientReversal",
+    "StyleAdaIN2d",
+    "grad_reverse",
+    "init_weights",
+    "legacy_spectral_norm_weight",
+    "spectral_norm_keys_to_legacy",
+]

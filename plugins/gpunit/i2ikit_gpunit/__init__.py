@@ -1,0 +1,85 @@
+"""i2ikit plugin: GP-UNIT (Yang, Jiang, Liu, Loy, CVPR 2022), faithful to ``williamyang1991/GP-UNIT``.
+
+This first slice provides the networks (Stage-I content encoder and prior-distillation auto-encoder,
+Stage-II generator with dynamic skip connections, discriminator, latent sampler), loading of the
+official checkpoint files (``content_encoder.pt`` and the task files ``{'g_ema', 'sampler'}``) and the
+inference functions. Registers the encoder ``gpunit_content_encoder``, the generator ``gpunit_generator``
+and the discriminator ``gpunit_discriminator``. The Stage-I and Stage-II training methods come next.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import i2ikit
+
+__version__ = "0.1.0"
+
+from .networks import (  # noqa: E402
+    AdaResnetBlock,
+    ContentEncoder,
+    DisResBlock,
+    Discriminator,
+    DomainClassifier,
+    DynamicSkipLayer,
+    GPConvBlock,
+    Generator,
+    GeneratorLayer,
+    PriorAutoEncoder,
+    PriorDecoder,
+    PriorStyleEncoder,
+    Sampler,
+    StyleEncoder,
+    encode_content,
+    preprocess,
+    sample_styles,
+    translate,
+)
+from .official import (  # noqa: E402
+    infer_content_encoder_config,
+    infer_generator_config,
+    load_content_encoder,
+    load_official,
+    load_prior_autoencoder,
+    load_translation_model,
+    read_checkpoint,
+    save_content_encoder,
+    save_translation_model,
+)
+
+__all__ = [
+    "__version__",
+    "ContentEncoder",
+    "Generator",
+    "Discriminator",
+    "Sampler",
+    "StyleEncoder",
+    "GeneratorLayer",
+    "AdaResnetBlock",
+    "DynamicSkipLayer",
+    "DisResBlock",
+    "GPConvBlock",
+    "PriorAutoEncoder",
+    "PriorStyleEncoder",
+    "PriorDecoder",
+    "DomainClassifier",
+    "preprocess",
+    "encode_content",
+    "sample_styles",
+    "translate",
+    "read_checkpoint",
+    "load_content_encoder",
+    "load_translation_model",
+    "load_prior_autoencoder",
+    "load_official",
+    "save_content_encoder",
+    "save_translation_model",
+    "infer_content_encoder_config",
+    "infer_generator_config",
+]
+
+
+@i2ikit.hookimpl
+def i2ikit_register(register: Callable[..., Any]) -> None:
+    register("encoder", "gpunit_content_encoder", ContentEncoder)
+    register("generator", "gpunit_generator", Generator)
+    register("discriminator", "gpunit_discriminator", Discriminator)
