@@ -33,7 +33,8 @@ def build(name: str | None = None, *, pretrained: str | os.PathLike | None = Non
             if name is not None and meta.get("method") != name:
                 raise ValueError(f"{path} holds a {meta.get('method')!r} export, not {name!r}")
             cls = method_class(meta["method"])
-            model = cls(**{**meta.get("config", {}), **kwargs})
+            config = {k: v for k, v in meta.get("config", {}).items() if k not in cls.init_only}
+            model = cls(**{**config, **kwargs})
             model.load_pretrained_weights(path)
             return model.eval()
         if not path.exists():

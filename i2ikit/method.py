@@ -75,6 +75,9 @@ class Method(nn.Module):
     plugin_version: ClassVar[str] = "0"
     # Names of independent data streams the method's batch holds, e.g. ("content", "class").
     data_streams: ClassVar[tuple[str, ...]] = ("images",)
+    # Constructor arguments that only matter when building from scratch (e.g. a path to initial
+    # weights); they are dropped when an export is rebuilt, since the export holds the weights.
+    init_only: ClassVar[tuple[str, ...]] = ()
 
     config: dict[str, Any]
 

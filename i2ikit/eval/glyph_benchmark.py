@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-content", type=int, default=248, help="content glyphs drawn from the training faces")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--classifier-model", default="resnet18")
-    p.add_argument("--classifier-epochs", type=int, default=6)
+    p.add_argument("--classifier-epochs", type=int, default=10)
     p.add_argument("--classifiers", default=None, help="folder for the two classifiers (default: <out>/classifiers)")
     p.add_argument("--retrain", action="store_true", help="retrain the classifiers even if present")
     p.add_argument("--no-baselines", action="store_true")

@@ -168,7 +168,11 @@ def write_report(results: Mapping[str, Mapping[str, Mapping[str, float]]], out: 
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    keys = sorted({k for per_model in results.values() for row in per_model.values() for k in row if not k.startswith("num_")})
+    # The table shows the metrics; counts (images, classes, subset sizes) and spreads stay in metrics.json.
+    def shown(key: str) -> bool:
+        return not (key.startswith("num_") or key.endswith(("_std", "_subset_size", "_classes")) or "images" in key)
+
+    keys = sorted({k for per_model in results.values() for row in per_model.values() for k in row if shown(k)})
     lines = [f"# {title}", ""]
     if command:
         lines += ["```bash", command, "```", ""]
