@@ -107,23 +107,35 @@ def cmd_translate(args: argparse.Namespace) -> int:
         size = (recipe.get("data") or {}).get("crop")
     transform = TestTransform(size=size or 128)
     contents = _image_files(Path(args.content))
-    styles = _image_files(Path(args.class_images))
     to_tensor = lambda files: torch.stack([transform(open_image(f), None) for f in files])  # noqa: E731
-    class_batch = to_tensor(styles)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for start in range(0, len(contents), args.batch_size):
-        files = contents[start:start + args.batch_size]
-        content = to_tensor(files)
-        result = model.translate(content, class_batch)
-        outputs.append((content, result))
-        for f, img in zip(files, result):
-            save_image((img.clamp(-1, 1) + 1) / 2, out / f"{f.stem}.png")
-    content_all = torch.cat([c for c, _ in outputs])
-    result_all = torch.cat([r for _, r in outputs])
-    save_grid([("content", content_all), ("translation", result_all)], out / "grid.png")
-    print(f"wrote {len(contents)} translations with {len(styles)} class image(s) to {out}")
+    save = lambda img, path: save_image((img.clamp(-1, 1) + 1) / 2, path)  # noqa: E731
+    if args.class_images:  # few-shot: the mean class code of K example images
+        styles = _image_files(Path(args.class_images))
+        class_batch = to_tensor(styles)
+        outputs = []
+        for start in range(0, len(contents), args.batch_size):
+            files = contents[start:start + args.batch_size]
+            content = to_tensor(files)
+            result = model.translate(content, class_batch)
+            outputs.append((content, result))
+            for f, img in zip(files, result):
+                save(img, out / f"{f.stem}.png")
+        columns = [("content", torch.cat([c for c, _ in outputs])), ("translation", torch.cat([r for _, r in outputs]))]
+        what = f"{len(contents)} translations with {len(styles)} class image(s)"
+    else:  # many-class: one image per target class index, and a grid of each input into every class
+        targets = list(range(int(model.config["num_classes"]))) if args.all_classes else args.target_class
+        content = to_tensor(contents)
+        columns = [("content", content)]
+        for t in targets:
+            result = torch.cat([model.translate(content[i:i + args.batch_size], t) for i in range(0, len(content), args.batch_size)])
+            columns.append((f"class {t}", result))
+            for f, img in zip(contents, result):
+                save(img, out / f"{f.stem}_class{t:04d}.png")
+        what = f"{len(contents)} image(s) into {len(targets)} class(es)"
+    save_grid(columns, out / "grid.png")
+    print(f"wrote {what} to {out} (grid.png: one row per input)")
     return 0
 
 
@@ -159,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", required=True, help="i2ikit export folder or official checkpoint file")
     sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
     sp.add_argument("--content", required=True, help="a content image or a folder of them")
-    sp.add_argument("--class-images", required=True, help="a folder of K images of the target class (their codes are averaged)")
+    target = sp.add_mutually_exclusive_group(required=True)
+    target.add_argument("--class-images", help="few-shot methods: a folder of K images of the target class (their codes are averaged)")
+    target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
+    target.add_argument("--all-classes", action="store_true", help="many-class methods: every class the model knows")
     sp.add_argument("--out", required=True)
     sp.add_argument("--size", type=int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
     sp.add_argument("--batch-size", type=int, default=16)

@@ -67,3 +67,22 @@ def test_missing_inputs_are_named(tmp_path, capsys):
     rc = main(["translate", "--model", str(tmp_path / "export"), "--content", str(tmp_path / "nope"),
                "--class-images", str(tmp_path), "--out", str(tmp_path / "out")])
     assert rc == 2 and "nope" in capsys.readouterr().err
+
+
+def test_translate_into_many_classes_writes_one_image_per_class_and_a_grid(tmp_path, monkeypatch):
+    """Many-class methods (DeepI2I-style ``translate(images, target_class)``) get per-class outputs."""
+    import i2ikit.cli as cli
+
+    class ManyClass:
+        config = {"num_classes": 3}
+
+        def translate(self, images, target_class, z=None):
+            return images * 0 + (target_class - 1) / 2
+
+    monkeypatch.setattr(cli, "_load_model", lambda *a, **k: ManyClass())
+    content = _images(tmp_path / "content", 2)
+    assert main(["translate", "--model", "x", "--content", str(content), "--all-classes", "--out", str(tmp_path / "out"), "--size", "16"]) == 0
+    names = sorted(p.name for p in (tmp_path / "out").glob("im*.png"))
+    assert names == [f"im{i}_class{t:04d}.png" for i in range(2) for t in range(3)]
+    grid = Image.open(tmp_path / "out" / "grid.png")
+    assert grid.size[0] > grid.size[1]  # 4 columns (input + 3 classes), 2 rows
