@@ -516,5 +516,5 @@ def test_registration_hook() -> None:
     assert registry.get("generator", "deepi2i_generator").obj is Generator
     assert registry.get("discriminator", "biggan_projection").obj is ProjectionDiscriminator
     assert registry.get("encoder", "deepi2i_encoder").obj is Encoder
-    assert len(list(registry.entries(plugin="deepi2i"))) == 3
+    assert len(list(registry.entries(plugin="deepi2i"))) == 5
     assert i2ikit_deepi2i.__version__ == "0.1.0"

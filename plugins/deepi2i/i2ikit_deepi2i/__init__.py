@@ -1,9 +1,9 @@
 """i2ikit plugin: DeepI2I (Wang et al., NeurIPS 2020), faithful to the official ``DeepI2I_BigGAN`` code.
 
-This first slice provides the networks (BigGAN generator with feature injection, projection
-discriminator, encoder, adaptors), BigGAN-PyTorch / DeepI2I checkpoint loading and the translation
-forward pass. Registers the generator ``deepi2i_generator``, the discriminator ``biggan_projection`` and
-the encoder ``deepi2i_encoder``. The training method (two phases, losses) comes next.
+Networks (BigGAN generator with feature injection, projection discriminator, encoder, adaptors),
+BigGAN-PyTorch / DeepI2I checkpoint loading, the training method and the official HDF5 data layout.
+Registers the method ``deepi2i``, the generator ``deepi2i_generator``, the discriminator
+``biggan_projection``, the encoder ``deepi2i_encoder`` and the dataset ``hdf5``.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ from .networks import (  # noqa: E402
     injection_channels,
     translate,
 )
+from .data import HDF5Images, official_class_order, read_class_index, write_hdf5  # noqa: E402
+from .method import DeepI2I, feature_reconstruction_loss  # noqa: E402
 from .official import (  # noqa: E402
     infer_discriminator_config,
     infer_generator_config,
@@ -38,6 +40,12 @@ from .official import (  # noqa: E402
 
 __all__ = [
     "__version__",
+    "DeepI2I",
+    "feature_reconstruction_loss",
+    "HDF5Images",
+    "official_class_order",
+    "read_class_index",
+    "write_hdf5",
     "Generator",
     "ProjectionDiscriminator",
     "Encoder",
@@ -61,6 +69,8 @@ __all__ = [
 
 @i2ikit.hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
+    register("method", "deepi2i", DeepI2I)
+    register("dataset", "hdf5", HDF5Images)
     register("generator", "deepi2i_generator", Generator)
     register("discriminator", "biggan_projection", ProjectionDiscriminator)
     register("encoder", "deepi2i_encoder", Encoder)
