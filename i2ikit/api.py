@@ -23,12 +23,13 @@ def build(name: str | None = None, *, pretrained: str | os.PathLike | None = Non
 
     ``None`` values are dropped, as ``timm.create_model`` does, so CLI defaults never clobber a
     method's own. ``pretrained`` is an i2ikit export folder (``config.json`` + safetensors, its
-    config is used and ``kwargs`` override it) or an official checkpoint file of that method.
+    config is used and ``kwargs`` override it) or an official checkpoint file or folder of that
+    method (e.g. FUNIT's ``animal149_gen.pt``, a DeepI2I release folder).
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if pretrained is not None:
         path = Path(pretrained)
-        if path.is_dir():
+        if path.is_dir() and (path / "config.json").exists():
             meta = read_export_config(path)
             if name is not None and meta.get("method") != name:
                 raise ValueError(f"{path} holds a {meta.get('method')!r} export, not {name!r}")

@@ -85,10 +85,12 @@ def _load_model(spec: str, method: str | None, overrides: dict[str, Any]):
     from . import build
 
     path = Path(spec)
-    if path.is_dir():
+    if path.is_dir() and (path / "config.json").exists():
         return build(pretrained=path, **overrides)
+    if not path.exists():
+        raise FileNotFoundError(f"--model {spec}: no such file or folder")
     if method is None:
-        raise ValueError(f"{spec} is an official checkpoint file: say which method it is with --method (e.g. --method funit)")
+        raise ValueError(f"{spec} is an official checkpoint, not an i2ikit export: say which method it is with --method (e.g. --method funit)")
     return build(method, pretrained=path, **overrides)
 
 
@@ -125,7 +127,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         columns = [("content", torch.cat([c for c, _ in outputs])), ("translation", torch.cat([r for _, r in outputs]))]
         what = f"{len(contents)} translations with {len(styles)} class image(s)"
     else:  # many-class: one image per target class index, and a grid of each input into every class
-        targets = list(range(int(model.config["num_classes"]))) if args.all_classes else args.target_class
+        count = getattr(model, "num_target_classes", None) or model.config["num_classes"]
+        targets = list(range(int(count))) if args.all_classes else args.target_class
         content = to_tensor(contents)
         columns = [("content", content)]
         for t in targets:

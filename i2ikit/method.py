@@ -118,6 +118,11 @@ class Method(nn.Module):
     def ema_specs(self) -> list[EMASpec]:
         return []
 
+    def extra_state_modules(self) -> dict[str, nn.Module]:
+        """Modules outside ``networks()`` whose state still changes in training (e.g. a frozen
+        encoder's spectral-norm vectors); the trainer saves and restores them with the run state."""
+        return {}
+
     def sample_columns(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
         """Named image columns for the sample grid, each Bx3xHxW in [-1, 1]."""
         raise NotImplementedError

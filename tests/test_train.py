@@ -75,9 +75,16 @@ def test_a_half_written_checkpoint_is_never_latest(tmp_path, image_folder):
 def test_two_process_ddp_on_cpu(tmp_path, image_folder):
     run = tmp_path / "run"
     path = write_yaml(tmp_path / "ddp.yaml", tiny_recipe(image_folder, run, steps=2, save_every=2, sample_every=2))
-    out = run_cli(["-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-                   "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "i2ikit.run", str(path)])
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # Two real processes on the CPU (gloo): torchrun starts them, Accelerate picks MULTI_CPU from the env.
+    out = run_cli(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), "-m", "i2ikit.run", str(path)],
+                  env={"ACCELERATE_USE_CPU": "true"})
     assert out.returncode == 0, out.stderr[-4000:]
+    assert "2 process(es)" in out.stdout + out.stderr
     assert ckpt.latest_checkpoint(run).name == "step_00000002"
     assert len(_losses(run)) == 2
     assert (run / "export" / "gen_ema.safetensors").exists()

@@ -197,5 +197,8 @@ def make_stream_loader(
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         pin_memory=pin_memory,
+        # Its own generator, so creating the loader never draws from the global RNG that a resumed
+        # run has just restored (the sampler, not this generator, decides the order).
+        generator=torch.Generator(),
     )
     return StreamLoader(loader, int(start_batch))

@@ -112,6 +112,13 @@ class Trainer:
         acc.register_for_checkpointing(self.progress)
         if self.ema_specs:
             acc.register_for_checkpointing(EMAState(self.method, self.ema_specs))
+        for module in self.method.extra_state_modules().values():
+            acc.register_for_checkpointing(module)
+        # Same weights everywhere (seeded above), but per-process randomness from here on, so that
+        # methods drawing noise or target classes do not repeat the same draws on every rank.
+        set_seed(cfg.seed, device_specific=True)
+        acc.print(f"{recipe.name}: {acc.num_processes} process(es) on {acc.device}, "
+                  f"mixed precision {acc.mixed_precision}, gradient accumulation {acc.gradient_accumulation_steps}")
 
     # ---- state ------------------------------------------------------------------------------------
     def _resume(self) -> None:
