@@ -1,0 +1,109 @@
+"""Shared timing for the per-method benchmark scripts: one full training iteration as the trainer runs
+it (every TrainStep of the method, backward, optimiser steps, EMA) and one translation batch, per
+precision, with the first precision as the baseline measured in the same run. The device comes from
+Accelerate (CUDA when present, else the CPU); batches are random tensors already on the device, so
+data loading is excluded."""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process high-water mark (Linux: KiB)
+
+
+def _sync_and_reset(device: torch.device, reset: bool) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        if reset:
+            torch.cuda.reset_peak_memory_stats(device)
+
+
+def add_common_arguments(p: argparse.ArgumentParser, *, size: int, batch: int, classes: int) -> None:
+    p.add_argument("--size", type=int, default=size)
+    p.add_argument("--batch", type=int, default=batch, help="per-step batch")
+    p.add_argument("--precision", nargs="+", default=["no", "bf16"], choices=["no", "fp16", "bf16"])
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--classes", type=int, default=classes)
+    p.add_argument("--tiny", action="store_true", help="small widths instead of the official defaults")
+
+
+def bench_one(method: dict[str, Any], precision: str, args: argparse.Namespace, data_root: Path,
+              translate: Callable[[Any, dict], Any]) -> dict[str, Any]:
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    from i2ikit.recipe import validate
+    from i2ikit.train.trainer import Trainer
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    PartialState._reset_state()
+    recipe = validate({
+        "name": "bench", "method": method,
+        "data": {"train": {"type": "image_folder", "root": str(data_root)}, "new_size": args.size, "crop": args.size, "num_workers": 0},
+        "train": {"batch_size": args.batch, "mixed_precision": precision, "trackers": "none", "progress": False,
+                  "run_dir": str(data_root.parent / "run")},
+    })
+    trainer = Trainer(recipe)
+    dev = trainer.accelerator.device
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        s: ((torch.rand(args.batch, 3, args.size, args.size, generator=g) * 2 - 1).to(dev),
+            torch.randint(0, args.classes, (args.batch,), generator=g).to(dev))
+        for s in trainer.method.data_streams
+    }
+
+    def train_iter(i: int) -> None:
+        for step in trainer.method.training_steps(i):
+            trainer._run_step(step, [batch])
+
+    def timed(fn: Callable[[int], Any], n: int) -> tuple[float, float]:
+        for i in range(args.warmup):
+            fn(i)
+        _sync_and_reset(dev, reset=True)
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(args.warmup + i)
+        _sync_and_reset(dev, reset=False)
+        return n * args.batch / (time.perf_counter() - t0), peak_memory_mb(dev)
+
+    train_ips, train_mem = timed(train_iter, args.steps)
+    with trainer.accelerator.autocast():
+        translate_ips, translate_mem = timed(lambda i: translate(trainer.method, batch), args.steps)
+    return {
+        "precision": precision, "train_ips": train_ips, "train_mem": train_mem,
+        "translate_ips": translate_ips, "translate_mem": translate_mem,
+        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
+    }
+
+
+def run(title: str, method: dict[str, Any], args: argparse.Namespace, translate: Callable[[Any, dict], Any]) -> list[dict]:
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = Path(tmp) / "data"
+        for c in range(args.classes):  # a labelled folder, so num_classes comes out right
+            (data_root / f"c{c:04d}").mkdir(parents=True)
+            Image.new("RGB", (args.size, args.size)).save(data_root / f"c{c:04d}" / "x.png")
+        rows = [bench_one(method, prec, args, data_root, translate) for prec in args.precision]
+    base = rows[0]
+    print(f"\n{title} ({'tiny' if args.tiny else 'official'} widths), {args.size}px, batch {args.batch}, "
+          f"device: {base['device']}, torch {torch.__version__}")
+    print("| precision | train img/s | vs base | train peak MiB | translate img/s | vs base | translate peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['precision']} | {r['train_ips']:.2f} | {r['train_ips'] / base['train_ips']:.2f}x | {r['train_mem']:.0f} | "
+              f"{r['translate_ips']:.1f} | {r['translate_ips'] / base['translate_ips']:.2f}x | {r['translate_mem']:.0f} |")
+    if base["device"].startswith("cpu"):
+        print("(CPU peak memory is the process high-water mark, so later rows include earlier ones.)")
+    return rows
