@@ -211,3 +211,28 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
                 f"(torch.save(sd, ...)) from a trusted environment. Detail: {exc}"
             ) from None
         raise ValueError(f"cannot read checkpoint {path}: {exc}") from None
+
+
+def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "state_dict",
+                            part: str = "", hint: str | Mapping[str, Any] | None = None) -> None:
+    """``module.load_state_dict(sd, strict=True)`` after a key/shape comparison, so a mismatch says which
+    file, how many keys are missing/unexpected/misshapen (with examples), and what settings the file
+    looks like (``hint``), instead of PyTorch's wall of keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        lines = [f"{source} does not fit the {type(module).__name__}{' (' + part + ')' if part else ''}:"]
+        if missing:
+            lines.append(f"  {len(missing)} missing key(s), e.g. {missing[:3]}")
+        if unexpected:
+            lines.append(f"  {len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
+        if wrong:
+            lines.append(f"  {len(wrong)} shape mismatch(es), e.g. {wrong[:3]}")
+        if hint:
+            text = hint.strip() if isinstance(hint, str) else f"The file looks like {dict(hint)}."
+            lines.append(f"  {text} Build the network with the same settings.")
+        raise ValueError("\n".join(lines))
+    module.load_state_dict(state_dict, strict=True)

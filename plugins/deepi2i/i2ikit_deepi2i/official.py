@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from i2ikit.method import load_checkpoint_file
+from i2ikit.method import load_checkpoint_file, load_state_dict_checked
 
 __all__ = [
     "PART_ALIASES",
@@ -151,29 +151,9 @@ def _config_hint(sd: StateDict, part: str) -> str:
     return f" The file looks like {cfg}." if cfg else ""
 
 
-def load_state_dict_checked(module: nn.Module, sd: StateDict, *, source: str = "state_dict", part: str = "") -> None:
-    """``module.load_state_dict(sd, strict=True)`` after a key/shape comparison with a readable error."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        lines = [f"{source} does not fit the {type(module).__name__}{' (' + part + ')' if part else ''}:"]
-        if missing:
-            lines.append(f"  {len(missing)} missing key(s), e.g. {missing[:3]}")
-        if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        if wrong:
-            lines.append(f"  {len(wrong)} shape mismatch(es), e.g. {wrong[:3]}")
-        hint = _config_hint(sd, part)
-        if hint:
-            lines.append(" " + hint.strip() + " Build the network with the same settings.")
-        raise ValueError("\n".join(lines))
-    module.load_state_dict(sd, strict=True)
-
-
 def _load_file_into(module: nn.Module, path: Path, part: str) -> None:
-    load_state_dict_checked(module, read_state_dict(path), source=str(path), part=part)
+    sd = read_state_dict(path)
+    load_state_dict_checked(module, sd, source=str(path), part=part, hint=_config_hint(sd, part))
 
 
 def _need(folder: Path, name: str) -> Path:
@@ -208,14 +188,14 @@ def load_biggan_weights(
         sd = read_state_dict(path)
         for part in ("G", "G_ema"):
             if part in parts:
-                load_state_dict_checked(parts[part], sd, source=str(path), part=part)
+                load_state_dict_checked(parts[part], sd, source=str(path), part=part, hint=_config_hint(sd, part))
                 done[part] = str(path)
     if "D" in parts or "E" in parts:
         path = _need(folder, "D.pth")
         sd = read_state_dict(path)
         for part in ("D", "E"):
             if part in parts:
-                load_state_dict_checked(parts[part], sd, source=str(path), part=part)
+                load_state_dict_checked(parts[part], sd, source=str(path), part=part, hint=_config_hint(sd, part))
                 done[part] = str(path)
     if not done:
         raise ValueError("nothing to load: pass a generator, discriminator or encoder")
@@ -245,7 +225,8 @@ def load_deepi2i_weights(
         path = _need(folder, files[part])
         if files[part] not in cache:
             cache[files[part]] = read_state_dict(path)
-        load_state_dict_checked(module, cache[files[part]], source=str(path), part=part)
+        sd = cache[files[part]]
+        load_state_dict_checked(module, sd, source=str(path), part=part, hint=_config_hint(sd, part))
         done[part] = str(path)
     return done
 

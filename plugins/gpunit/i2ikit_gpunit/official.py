@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from i2ikit.method import load_checkpoint_file
+from i2ikit.method import load_checkpoint_file, load_state_dict_checked
 from i2ikit.nn.layers import spectral_norm_keys_to_legacy
 
 from .networks import ContentEncoder, Generator, PriorAutoEncoder, Sampler
@@ -108,28 +108,6 @@ def infer_sampler_config(sd: StateDict) -> dict[str, int]:
         return {"noise_dim": noise_dim, "style_dim": int(sd["lin_out.weight"].shape[0]), "hidden": hidden}
     except (KeyError, IndexError, AttributeError, ValueError):
         return {}
-
-
-def load_state_dict_checked(module: nn.Module, sd: StateDict, *, source: str = "state_dict", part: str = "",
-                            hint: Mapping[str, Any] | None = None) -> None:
-    """``module.load_state_dict(sd, strict=True)`` after a key/shape comparison with a readable error."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-             for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        lines = [f"{source} does not fit the {type(module).__name__}{' (' + part + ')' if part else ''}:"]
-        if missing:
-            lines.append(f"  {len(missing)} missing key(s), e.g. {missing[:3]}")
-        if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        if wrong:
-            lines.append(f"  {len(wrong)} shape mismatch(es), e.g. {wrong[:3]}")
-        if hint:
-            lines.append(f"  The file looks like {dict(hint)}; build the network with the same settings.")
-        raise ValueError("\n".join(lines))
-    module.load_state_dict(sd, strict=True)
 
 
 def _content_encoder_sd(obj: Any, source: str) -> dict[str, torch.Tensor]:
