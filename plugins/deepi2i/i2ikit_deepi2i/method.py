@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2ikit.losses import HingeLoss
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep, load_checkpoint_file
 
 from . import __version__
@@ -68,6 +69,9 @@ TRANSFER_INJECTION_WEIGHTS: dict[int, float] = {4: 0.1, 8: 0.1, 16: 0.1, 32: 0.1
 SCRATCH_INJECTION_WEIGHTS: dict[int, float] = {4: 1.0, 8: 1.0, 16: 1.0, 32: 0.1}
 
 WEIGHTS_DOC = "docs/weights.md"
+
+
+_HINGE = HingeLoss()  # BigGAN-PyTorch's loss_hinge_dis / loss_hinge_gen
 
 
 def _int_keys(weights: Mapping[Any, Any], what: str) -> dict[int, float]:
@@ -407,8 +411,8 @@ class DeepI2I(Method):
             fake = gen(z, rows_tgt, adaptor(self._features(nets, x_src, grad_encoder=False)))
         out = dis(torch.cat([fake, x_real]), torch.cat([rows_tgt, self.class_rows[y_real]]))
         d_fake_out, d_real_out = torch.split(out, [b, x_real.shape[0]])
-        d_real = F.relu(1.0 - d_real_out).mean()
-        d_fake = F.relu(1.0 + d_fake_out).mean()
+        d_real = _HINGE.d_real(d_real_out)
+        d_fake = _HINGE.d_fake(d_fake_out)
         return {"loss": d_real + d_fake, "d_real": d_real.detach(), "d_fake": d_fake.detach()}
 
     def g_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
@@ -426,7 +430,7 @@ class DeepI2I(Method):
         features = self._features(nets, x_src, grad_encoder=self.from_scratch)
         fake = gen(z, rows_tgt, adaptor(features))
         out, feats = dis(torch.cat([fake, x_src]), torch.cat([rows_tgt, self.class_rows[y_src]]), return_features=True)
-        g_adv = -out[:b].mean()
+        g_adv = _HINGE.g(out[:b])
         g_feat = feature_reconstruction_loss(feats, self.feature_loss_weights, self.feature_loss)
         return {"loss": g_adv + g_feat, "g_adv": g_adv.detach(), "g_feat": g_feat.detach()}
 
