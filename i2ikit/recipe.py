@@ -72,7 +72,7 @@ class TrainConfig:
     batch_size: int = 64
     """Per process and per micro-batch."""
     grad_accum: int | None = None
-    """Micro-batches per optimiser step; None leaves it to the launcher (default 1)."""
+    """Micro-batches per optimiser step; None: the launcher's ACCELERATE_GRADIENT_ACCUMULATION_STEPS, else 1."""
     mixed_precision: Literal["no", "fp16", "bf16"] | None = None
     """None leaves it to the launcher (``accelerate launch --mixed_precision``)."""
     seed: int = 0
