@@ -18,3 +18,15 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
 
     for kind, name, obj in [*data_entries(), *metric_entries()]:
         register(kind, name, obj)
+
+
+def _glyphs_main(argv: list[str]) -> int:
+    """build the offline font-glyph few-shot dataset"""
+    from .data.glyphs import main
+
+    return main(argv) or 0
+
+
+@hookimpl
+def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
+    return {"glyphs": _glyphs_main}

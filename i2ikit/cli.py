@@ -142,10 +142,35 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_data_glyphs(argv: list[str]) -> int:
-    from .data.glyphs import main as glyphs_main
+def data_commands() -> dict[str, tuple[str, Any]]:
+    """``{name: (plugin, main)}`` from every plugin's ``i2ikit_data_commands`` hook (the first plugin
+    loaded, the core first, keeps a name; a plugin whose hook fails is skipped)."""
+    from .plugins import get_plugin_manager
 
-    return glyphs_main(argv) or 0
+    found: dict[str, tuple[str, Any]] = {}
+    for impl in get_plugin_manager().hook.i2ikit_data_commands.get_hookimpls():
+        try:
+            commands = impl.function() or {}
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            print(f"warning: plugin {impl.plugin_name}: i2ikit_data_commands failed: {exc}", file=sys.stderr)
+            continue
+        for name, fn in commands.items():
+            found.setdefault(name, (impl.plugin_name, fn))
+    return found
+
+
+def cmd_data(argv: list[str]) -> int:
+    commands = data_commands()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        names = " | ".join(sorted(commands)) or "(none: no plugin provides one)"
+        print(f"usage: i2ikit data {{{names}}} [--help]", file=sys.stderr)
+        for name, (plugin, fn) in sorted(commands.items()):
+            doc = ((getattr(fn, "__doc__", None) or "").strip().splitlines() or [""])[0]
+            print(f"  {name:14s} {doc}  [{plugin}]", file=sys.stderr)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"error: unknown data command {argv[0]!r}", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    return commands[argv[0]][1](argv[1:]) or 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_translate)
 
     sub.add_parser("eval", help="evaluate a model (`i2ikit eval --help`); also `eval train-classifier`, `eval glyphs`")
-    sub.add_parser("data", help="build datasets: `i2ikit data glyphs --help`")
+    sub.add_parser("data", help="build datasets: `i2ikit data glyphs|biggan-pairs|... --help` (plugins add more)")
     return p
 
 
@@ -193,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # `data` and `eval` hand all their arguments (including --help) to their own parsers.
         if argv[:1] == ["data"]:
-            if argv[1:2] != ["glyphs"]:
-                print("usage: i2ikit data glyphs [--help]", file=sys.stderr)
-                return 2
-            return cmd_data_glyphs(argv[2:])
+            return cmd_data(argv[1:])
         if argv[:1] == ["eval"]:
             from .eval.command import main as eval_main
 

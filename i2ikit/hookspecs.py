@@ -22,3 +22,13 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
 @hookspec
 def i2ikit_recipe_dirs() -> list[str]:
     """Folders holding YAML recipes that this plugin ships (listed by ``i2ikit recipes``)."""
+
+
+@hookspec
+def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
+    """Dataset builders run by ``i2ikit data <name> [args...]``: ``{name: main}``.
+
+    ``main(argv)`` parses its own arguments (including ``--help``) and returns an exit status. Import
+    heavy modules inside ``main``, not in the hook, so that listing the commands stays cheap. On a
+    name clash the plugin loaded first (the core first) keeps the name.
+    """

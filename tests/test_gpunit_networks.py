@@ -214,7 +214,7 @@ def test_registration_hook() -> None:
     assert registry.get("encoder", "gpunit_content_encoder").obj is ContentEncoder
     assert registry.get("generator", "gpunit_generator").obj is Generator
     assert registry.get("discriminator", "gpunit_discriminator").obj is Discriminator
-    assert len(list(registry.entries(plugin="gpunit"))) == 3
+    assert len(list(registry.entries(plugin="gpunit"))) == 4
     assert i2ikit_gpunit.__version__ == "0.1.0"
 
 

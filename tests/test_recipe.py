@@ -33,7 +33,7 @@ def test_base_merge_and_overrides(tmp_path, image_folder):
         ("train.batch_size=abc", "train.batch_size: expected an integer, got 'abc'"),
         ("method.nff=3", "unknown key 'nff'. Did you mean 'nf'?"),
         ("method.lr_gen=fast", "method.lr_gen: expected a number"),
-        ("method.name=fnuit", "Did you mean 'funit'?"),
+        ("method.name=fnuit", "Did you mean 'funit'"),
         ("data.train.type=image_foldr", "Did you mean 'image_folder'?"),
         ("train.mixed_precision=fp12", "expected one of"),
         ("data.crop=64", "data.crop (64) is larger than data.new_size (36)"),

@@ -45,6 +45,7 @@ from .official import (  # noqa: E402
     save_content_encoder,
     save_translation_model,
 )
+from .method import GPUNIT  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -75,6 +76,7 @@ __all__ = [
     "save_translation_model",
     "infer_content_encoder_config",
     "infer_generator_config",
+    "GPUNIT",
 ]
 
 
@@ -83,3 +85,16 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("encoder", "gpunit_content_encoder", ContentEncoder)
     register("generator", "gpunit_generator", Generator)
     register("discriminator", "gpunit_discriminator", Discriminator)
+    register("method", "gpunit", GPUNIT)
+
+
+def _biggan_pairs_main(argv: list[str]) -> int:
+    """synthesise GP-UNIT's paired data (synImageNet291 layout) with BigGAN-deep"""
+    from .synthesis import main
+
+    return main(argv) or 0
+
+
+@i2ikit.hookimpl
+def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
+    return {"biggan-pairs": _biggan_pairs_main}

@@ -1,0 +1,448 @@
+"""The GP-UNIT Stage-II translation method (Yang et al., CVPR 2022) as the i2ikit trainer sees it.
+
+Training follows the official ``train.py`` (``williamyang1991/GP-UNIT`` at ``d59695e``, behaviour
+re-implemented, nothing copied):
+
+- a **frozen** Stage-I content encoder ``E`` (``content_encoder=<content_encoder.pt>``; parameters never
+  receive gradients, but it stays in training mode, so its spectral-norm ``u``/``v`` buffers keep
+  updating, as officially; the trainer checkpoints them via :meth:`extra_state_modules`);
+- per iteration a source batch ``x`` and a target batch ``y``; the style input ``y_`` is ``y`` flipped
+  horizontally (whole batch) with probability 0.5 unless ``flip_style=False`` (``--not_flip_style``);
+- **G step first** (official order): ``yhat, masks = G(E(x), y_)``, ``ybar = G(E(y), y_,
+  use_skip=use_allskip)``; D called once on ``cat([yhat, y])`` at ``style_layer``;
+  ``L = BCE(D(yhat), 1) + lambda_content * L1(E(yhat), c6(x)) + lambda_style * L1(f_D(yhat), f_D(y).detach())
+  + lambda_mask * sum_masks mean(m) + lambda_reconstruction * (L1(ybar, y) + VGG(ybar, y))``;
+- **D step**: ``yhat`` regenerated without gradients by the just-updated G from the same ``E(x)`` and
+  ``y_``; ``BCE(D(y), 1) + BCE(D(yhat), 0) + R1`` with ``R1 = 0.5 * mean_i ||d D(y_i) / d y_i||^2``
+  (StarGAN-v2's ``r1_reg``), D called once on ``cat([yhat, y])``;
+- Adam for G and D: lr 1e-4, betas (0, 0.99), weight decay 1e-4; EMA of G (parameters) with 0.999.
+
+Domains: the trainer draws two independent streams, ``source`` and ``target``, from one labelled data
+source. Images whose label is in ``source_classes`` form the source domain, those in
+``target_classes`` (``None``: every other class) the target domain; each stream contributes the images of
+its own domain (see :meth:`GPUNIT.split_domains`).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from i2ikit.losses import NonSaturatingLoss, r1_penalty
+from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+
+from . import __version__
+from .networks import ContentEncoder, Discriminator, Generator, Sampler, translate as _translate
+from .official import (
+    infer_content_encoder_config,
+    infer_generator_config,
+    infer_sampler_config,
+    load_content_encoder,
+    load_translation_model,
+    read_checkpoint,
+)
+
+__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView"]
+
+_GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
+
+
+class VGGPerceptualLoss(nn.Module):
+    """The official ``model/vgg.py`` ``VGGLoss``: torchvision VGG19 relu1_1, relu2_1, relu3_1, relu4_1,
+    relu5_1, each ``0.3 * L1(f(a), f(b).detach())``; input in [-1, 1] normalised with ``mean * 2 - 1`` and
+    ``std * 2`` of the ImageNet statistics. ``weights``: a local torchvision ``vgg19-dcbb9e9d.pth``
+    (nothing is downloaded)."""
+
+    SLICES = (2, 7, 12, 21, 30)  # features[:2] relu1_1, [2:7] relu2_1, [7:12] relu3_1, [12:21] relu4_1, [21:30] relu5_1
+
+    def __init__(self, weights: str | os.PathLike) -> None:
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        from i2ikit.eval.features import IMAGENET_MEAN, IMAGENET_STD, load_features_state
+
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"vgg_weights={str(path)!r}: no such file (torchvision vgg19-dcbb9e9d.pth)")
+        features = make_layers(cfgs["E"], batch_norm=False)[: self.SLICES[-1]]
+        load_features_state(features, path, "vgg19")
+        self.features = features.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 2 - 1, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 2, persistent=False)
+        self.layer_weights = [0.3] * 5
+
+    def feats(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std
+        out, start = [], 0
+        for end in self.SLICES:
+            x = self.features[start:end](x)
+            out.append(x)
+            start = end
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = x.new_zeros(())
+        for w, fx, fy in zip(self.layer_weights, self.feats(x), self.feats(y)):
+            loss = loss + w * F.l1_loss(fx, fy.detach())
+        return loss
+
+
+def _used_parts(generator: Generator) -> nn.Module:
+    """A container holding the generator's modules that take part in training, under G's own names:
+    everything except the ``rgblayer`` of levels 0..4 (officially computed at every level but only the
+    last level's RGB is the output, so those convs never get a gradient and keep their init). Keeping them
+    out lets DDP run with ``find_unused_parameters=False``; the EMA is applied over the same parts."""
+    root = nn.Module()
+    root.add_module("style_encoder", generator.style_encoder)
+    model = nn.Module()
+    last = len(generator.model) - 1
+    for i, layer in enumerate(generator.model):
+        level = nn.Module()
+        for name, child in layer.named_children():
+            if name == "rgblayer" and i < last:
+                continue
+            level.add_module(name, child)
+        model.add_module(str(i), level)
+    root.add_module("model", model)
+    return root
+
+
+class GeneratorView(nn.Module):
+    """What the trainer wraps for G: registers the trained parts of G (:func:`_used_parts`) under G's
+    names, owns nothing itself, and runs both Stage-II generator calls in one forward, so DDP sees one
+    forward per backward: ``forward(cfeat_x, cfeat_y, style, use_allskip) -> (yhat, masks, ybar)``."""
+
+    def __init__(self, owner: Generator) -> None:
+        super().__init__()
+        object.__setattr__(self, "owner", owner)
+        for name, child in _used_parts(owner).named_children():
+            self.add_module(name, child)
+
+    def forward(self, cfeat_x: Sequence[torch.Tensor], cfeat_y: Sequence[torch.Tensor] | None, style: torch.Tensor,
+                use_allskip: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        yhat, masks = self.owner(cfeat_x, style)
+        ybar = None
+        if cfeat_y is not None:
+            ybar, _ = self.owner(cfeat_y if use_allskip else cfeat_y[0], style, use_skip=use_allskip)
+        return yhat, masks, ybar
+
+
+def _class_list(value: int | Sequence[int] | None, what: str) -> list[int] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, int) else list(value)
+    try:
+        out = [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a class index or a list of class indices, got {value!r}") from None
+    if not out:
+        raise ValueError(f"{what} is empty")
+    return out
+
+
+class GPUNIT(Method):
+    """GP-UNIT Stage II: frozen content encoder ``E``, generator ``G`` (dynamic skips, AdaIN), discriminator
+    ``D`` (non-saturating GAN, R1, feature-mean style loss), EMA generator ``G_ema`` and the latent
+    sampler (exported with the model; fitted after training, see docs).
+
+    Hyper-parameters (keyword-only; defaults = official ``train.py``):
+
+    - ``content_encoder``: path to the Stage-I ``content_encoder.pt`` (read at construction only,
+      ``init_only``). ``None`` keeps a random (Kaiming) encoder: for smoke runs only, a warning says so.
+    - ``img_size`` (256): training size; sets D's depth and the encoder's input resize. ``nef``/``ngf``
+      (64): encoder / generator width (must be equal for the skips). ``dis_nf`` (64): D width.
+      ``style_dim`` (256), ``style_nef`` (64): the generator's style encoder; ``noise_dim`` (128): sampler input.
+    - ``style_layer`` (4; 5 for faces), ``use_allskip`` (False), ``flip_style`` (True; official flag
+      ``--not_flip_style`` = False), ``use_idloss`` (False; the ArcFace ID loss is not implemented).
+    - ``lambda_content`` 1, ``lambda_style`` 50, ``lambda_mask`` 1, ``lambda_reconstruction`` 1,
+      ``lambda_adv`` 1, ``lambda_r1`` 1 (the R1 term already carries the official 0.5).
+    - ``lr`` 1e-4, ``betas`` (0, 0.99), ``weight_decay`` 1e-4, ``ema_decay`` 0.999.
+    - ``vgg_weights``: local torchvision ``vgg19-dcbb9e9d.pth`` for the reconstruction's VGG term
+      (loaded lazily at the first step). ``None`` drops the VGG term (not faithful; warns once).
+    - ``source_classes`` (0) / ``target_classes`` (``None``: every class not in ``source_classes``, i.e.
+      class 1 of a two-class folder): which dataset labels form the two domains.
+    """
+
+    method_name = "gpunit"
+    plugin_version = __version__
+    data_streams = ("source", "target")
+    init_only = ("content_encoder",)
+
+    def __init__(
+        self,
+        *,
+        content_encoder: str | None = None,
+        img_size: int = 256,
+        nef: int = 64,
+        ngf: int = 64,
+        dis_nf: int = 64,
+        style_dim: int = 256,
+        style_nef: int = 64,
+        noise_dim: int = 128,
+        style_layer: int = 4,
+        use_allskip: bool = False,
+        flip_style: bool = True,
+        use_idloss: bool = False,
+        lambda_adv: float = 1.0,
+        lambda_content: float = 1.0,
+        lambda_style: float = 50.0,
+        lambda_mask: float = 1.0,
+        lambda_reconstruction: float = 1.0,
+        lambda_r1: float = 1.0,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.0, 0.99),
+        weight_decay: float = 1e-4,
+        ema_decay: float = 0.999,
+        vgg_weights: str | None = None,
+        source_classes: int | list[int] = 0,
+        target_classes: int | list[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if nef != ngf:
+            raise ValueError(f"nef ({nef}) and ngf ({ngf}) must be equal: the dynamic skips take the encoder's c4/c3")
+        if use_idloss:
+            raise NotImplementedError("use_idloss: the ArcFace (IR-SE50) identity loss is not implemented yet")
+        if img_size < 64 or img_size & (img_size - 1):
+            raise ValueError(f"img_size must be a power of two >= 64 (the content code is img_size/32 square and "
+                             f"instance-normalised), got {img_size}")
+        if len(tuple(betas)) != 2:
+            raise ValueError(f"betas must be two numbers, got {betas!r}")
+        self.img_size, self.style_layer = int(img_size), int(style_layer)
+        self.use_allskip, self.flip_style = bool(use_allskip), bool(flip_style)
+        self.lambda_adv, self.lambda_content, self.lambda_style = float(lambda_adv), float(lambda_content), float(lambda_style)
+        self.lambda_mask, self.lambda_reconstruction, self.lambda_r1 = float(lambda_mask), float(lambda_reconstruction), float(lambda_r1)
+        self.lr, self.betas, self.weight_decay = float(lr), (float(betas[0]), float(betas[1])), float(weight_decay)
+        self.ema_decay = float(ema_decay)
+        self.vgg_weights = vgg_weights
+        self.source_classes = _class_list(source_classes, "source_classes")
+        self.target_classes = _class_list(target_classes, "target_classes")
+        if self.target_classes is not None and set(self.source_classes) & set(self.target_classes):
+            raise ValueError(f"source_classes {self.source_classes} and target_classes {self.target_classes} overlap")
+        if not 1 <= self.style_layer <= 10:
+            raise ValueError(f"style_layer must be a discriminator layer index 1..10, got {style_layer}")
+
+        # Children in export order. E: frozen; official training builds it then loads the file.
+        self.content_encoder = ContentEncoder(nef, input_size=img_size, init="kaiming")
+        self.G = Generator(ngf, style_dim=style_dim, style_nef=style_nef, init="kaiming")
+        self.D = Discriminator(dis_nf, img_size=img_size, init="kaiming")
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.sampler = Sampler(noise_dim, style_dim)
+        if content_encoder is not None:
+            load_content_encoder(content_encoder, self.content_encoder)
+        self.content_encoder.requires_grad_(False)
+        self.sampler.requires_grad_(False)
+        self._from_random_encoder = content_encoder is None
+        self._views = {"G": GeneratorView(self.G)}
+        # EMA target: G_ema's parts that match the view's (the dead RGB convs are equal in G and G_ema).
+        object.__setattr__(self, "_G_ema_parts", _used_parts(self.G_ema))
+        self._pending: dict[int, tuple] = {}
+        self._last_domain: dict[str, torch.Tensor] = {}
+        self._vgg: VGGPerceptualLoss | None = None
+        self._warned: set[str] = set()
+
+    # ---- what the trainer needs ---------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self._views["G"], "D": self.D}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        def adam(module: nn.Module) -> torch.optim.Adam:
+            return torch.optim.Adam(module.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+
+        return {"G": adam(self._views["G"]), "D": adam(self.D)}
+
+    def training_steps(self, iteration: int) -> list[TrainStep]:
+        self._pending.clear()
+        if self._from_random_encoder and "encoder" not in self._warned:
+            self._warned.add("encoder")
+            warnings.warn("GP-UNIT is training with a random content encoder (content_encoder: null): a smoke run "
+                          "only; pass the Stage-I content_encoder.pt for real training", stacklevel=2)
+        return [
+            TrainStep("gen", self.g_step, trains=("G",), optimizers=("G",)),
+            TrainStep("dis", self.d_step, trains=("D",), optimizers=("D",)),
+        ]
+
+    def ema_specs(self) -> list[EMASpec]:
+        return [EMASpec("_G_ema_parts", "G", self.ema_decay, buffers=False)]
+
+    def extra_state_modules(self) -> dict[str, nn.Module]:
+        return {"content_encoder": self.content_encoder}  # its spectral-norm vectors move in training mode
+
+    # ---- data -----------------------------------------------------------------------------------
+    def domain_of(self, labels: torch.Tensor) -> torch.Tensor:
+        """0 = source domain, 1 = target domain, -1 = neither, per label."""
+        src = torch.isin(labels, torch.tensor(self.source_classes, device=labels.device))
+        if self.target_classes is None:
+            tgt = ~src
+        else:
+            tgt = torch.isin(labels, torch.tensor(self.target_classes, device=labels.device))
+        return torch.where(src, 0, torch.where(tgt, 1, -1))
+
+    def split_domains(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)``: the source-domain images of stream ``source`` and the target-domain images of stream
+        ``target``. A stream holding none of its domain borrows from the other stream; if neither holds
+        any, the last batch seen of that domain is reused (raises if there is none yet). The two batches
+        may differ in size; the translation pairs ``x[i]`` with ``y[i]``, cut to the shorter length."""
+        streams = {name: batch[name] for name in ("source", "target")}
+        out = []
+        for d, (name, other) in enumerate((("source", "target"), ("target", "source"))):
+            imgs, labels = streams[name]
+            pick = imgs[self.domain_of(labels) == d]
+            if pick.shape[0] == 0:
+                o_imgs, o_labels = streams[other]
+                pick = o_imgs[self.domain_of(o_labels) == d]
+            if pick.shape[0] == 0:
+                if name not in self._last_domain:
+                    raise ValueError(
+                        f"GP-UNIT: the batch holds no image of the {name} domain (classes "
+                        f"{self.source_classes if d == 0 else (self.target_classes or 'not in source_classes')}); "
+                        "check source_classes/target_classes against the data's labels")
+                pick = self._last_domain[name]
+            self._last_domain[name] = pick.detach()
+            out.append(pick)
+        x, y = out
+        n = min(x.shape[0], y.shape[0])
+        return x[:n], y[:n]
+
+    # ---- losses -----------------------------------------------------------------------------------
+    def _perceptual(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+        if self.vgg_weights is None:
+            if "vgg" not in self._warned:
+                self._warned.add("vgg")
+                warnings.warn("GP-UNIT: vgg_weights is null, the VGG19 term of the reconstruction loss is left out "
+                              "(the official loss is L1 + VGG)", stacklevel=3)
+            return None
+        if self._vgg is None:
+            self._vgg = VGGPerceptualLoss(self.vgg_weights)
+        self._vgg.to(a.device)
+        return self._vgg(a, b)
+
+    def _prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        x, y = self.split_domains(batch)
+        with torch.no_grad():
+            cfeat_x = self.content_encoder(x, get_feature=True)
+            cfeat_y = self.content_encoder(y, get_feature=True)
+        flip = self.flip_style and bool(torch.rand(()) >= 0.5)
+        y_ = y.flip(3) if flip else y
+        return x, y, y_, cfeat_x, cfeat_y
+
+    def g_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        x, y, y_, cfeat_x, cfeat_y = self._prepare(batch)
+        self._pending[id(batch)] = (y, y_, cfeat_x)
+        yhat, masks, ybar = nets["G"](cfeat_x, cfeat_y, y_, self.use_allskip)
+        logits, sfeats = nets["D"](torch.cat([yhat, y]), self.style_layer)
+        n = yhat.shape[0]
+        l_adv = _GAN.g(logits[:n]) * self.lambda_adv
+        l_con = F.l1_loss(self.content_encoder(yhat), cfeat_x[0]) * self.lambda_content
+        l_sty = F.l1_loss(sfeats[:n], sfeats[n:].detach()) * self.lambda_style
+        l_msk = torch.stack([m.mean() for m in masks]).sum() * self.lambda_mask if masks else yhat.new_zeros(())
+        l_l1 = F.l1_loss(ybar, y)
+        l_vgg = self._perceptual(ybar, y)
+        l_rec = (l_l1 if l_vgg is None else l_l1 + l_vgg) * self.lambda_reconstruction
+        total = l_adv + l_con + l_sty + l_msk + l_rec
+        out = {"loss": total, "g_adv": l_adv.detach(), "con": l_con.detach(), "sty": l_sty.detach(),
+               "msk": l_msk.detach(), "rec": l_rec.detach()}
+        if l_vgg is not None:
+            out["rec_vgg"] = l_vgg.detach()
+        return out
+
+    def d_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        pending = self._pending.pop(id(batch), None)
+        if pending is None:  # run on its own: draw the pair and the flip here
+            _, y, y_, cfeat_x, _ = self._prepare(batch)
+        else:
+            y, y_, cfeat_x = pending
+        with torch.no_grad():
+            yhat, _ = self.G(cfeat_x, y_)
+        y = y.detach().requires_grad_(True)
+        logits, _ = nets["D"](torch.cat([yhat, y]))
+        n = yhat.shape[0]
+        fake, real = logits[:n], logits[n:]
+        l_adv = _GAN.d_real(real) + _GAN.d_fake(fake)
+        # StarGAN-v2 r1_reg: 0.5 * mean_i ||d sum_j D(y_j) / d y_i||^2 = 0.5 * B^2 * i2ikit's r1_penalty (one logit per image)
+        l_r1 = 0.5 * real.shape[0] ** 2 * r1_penalty(real, y) * self.lambda_r1
+        return {"loss": l_adv + l_r1, "d_adv": l_adv.detach(), "r1": l_r1.detach()}
+
+    # ---- inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def translate(self, content: torch.Tensor, style_image: torch.Tensor | None = None, z: torch.Tensor | None = None, *,
+                  num_styles: int | None = None, use_ema: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Exemplar-guided (``style_image``) or latent-guided (``z``: N x 128 noise, or ``num_styles`` fresh
+        draws mapped by the sampler with batch statistics, as officially) translation of ``content``
+        (B x 3 x H x W in [-1, 1]) with ``G_ema`` (``use_ema``) or ``G``. E and G run in eval mode; the
+        images are resized to ``img_size`` (``align_corners=True``, as ``inference.py``)."""
+        g = self.G_ema if use_ema else self.G
+        device = next(g.parameters()).device
+        modules = (g, self.content_encoder)
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            return _translate(g, self.content_encoder, content.to(device),
+                              None if style_image is None else style_image.to(device),
+                              None if z is None else z.to(device), sampler=self.sampler, num_styles=num_styles,
+                              generator_rng=generator, size=self.img_size)
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+
+    @torch.no_grad()
+    def sample_columns(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
+        """``content | style | translation (G_ema)``: each content image of stream ``source`` with the style
+        of the image in the same row of stream ``target`` (labels are not filtered, for a fixed grid)."""
+        x = batch["source"][0]
+        y = batch["target"][0][: x.shape[0]]
+        x = x[: y.shape[0]]
+        out = self.translate(x, y)
+        if out.shape[-1] != x.shape[-1]:
+            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return [("content", x), ("style", y), ("translation", out)]
+
+    # ---- official checkpoints ---------------------------------------------------------------------
+    @classmethod
+    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "GPUNIT":
+        """Build from official files: a task file ``{'g_ema', 'sampler'}`` (e.g. ``cat2dog.pt``) together with
+        ``content_encoder=<content_encoder.pt>`` in ``overrides``, or a folder holding ``content_encoder.pt``
+        and exactly one task file (or name it with ``task='cat2dog'``), or a bare ``content_encoder.pt``
+        (generator random). ``g_ema`` goes into both ``G`` and ``G_ema``; D stays random (not released)."""
+        path = Path(path)
+        task = overrides.pop("task", None)
+        if path.is_dir():
+            enc = path / "content_encoder.pt"
+            if task is not None:
+                files = [path / f"{task}.pt"]
+            else:
+                files = sorted(p for p in path.glob("*.pt") if p.name != "content_encoder.pt")
+            if not enc.is_file() or len(files) != 1 or not files[0].is_file():
+                raise FileNotFoundError(f"{path}: expected content_encoder.pt and one task file (e.g. cat2dog.pt; "
+                                        f"name it with task=...), found {sorted(p.name for p in path.glob('*.pt'))}")
+            overrides.setdefault("content_encoder", str(enc))
+            path = files[0]
+        obj = read_checkpoint(path)
+        if isinstance(obj, Mapping) and "g_ema" in obj:
+            if overrides.get("content_encoder") is None:
+                raise ValueError(f"{path} is a GP-UNIT task file; also pass content_encoder=<content_encoder.pt> "
+                                 "(released separately)")
+            g_cfg = infer_generator_config(obj["g_ema"])
+            ngf = g_cfg.get("ngf", 64)
+            kwargs: dict[str, Any] = {"ngf": ngf, "nef": ngf}
+            for key in ("style_dim", "style_nef"):
+                if key in g_cfg:
+                    kwargs[key] = g_cfg[key]
+            if isinstance(obj.get("sampler"), Mapping):
+                kwargs["noise_dim"] = infer_sampler_config(obj["sampler"]).get("noise_dim", 128)
+            kwargs.update(overrides)
+            model = cls(**kwargs)
+            g, s = load_translation_model(path, model.G, model.sampler)
+            model.G_ema.load_state_dict(g.state_dict())
+            model.G.train()
+            return model
+        # a bare content encoder
+        nef = infer_content_encoder_config(obj).get("nef", 64) if isinstance(obj, Mapping) else 64
+        kwargs = {"nef": nef, "ngf": nef, **overrides, "content_encoder": str(path)}
+        return cls(**kwargs)
