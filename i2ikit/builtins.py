@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import __version__
 from .hookspecs import hookimpl
 from .losses import HingeLoss, NonSaturatingLoss
 

@@ -11,7 +11,7 @@ import inspect
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -194,6 +194,19 @@ def read_export_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{file} not found: not an i2ikit export (expected config.json + *.safetensors)") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{file} is not valid JSON ({exc}); re-export the model") from None
+
+
+def is_state_dict(obj: Any) -> bool:
+    """True for a non-empty flat ``{str: Tensor}`` mapping, the only thing official weight files should hold."""
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` that DataParallel/DDP-wrapped saves put on every key."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        return {k[len("module."):]: v for k, v in state_dict.items()}
+    return dict(state_dict)
 
 
 def load_checkpoint_file(path: str | os.PathLike) -> Any:

@@ -9,7 +9,7 @@ from PIL import Image
 import i2ikit
 from i2ikit.cli import main
 
-from conftest import TINY_FUNIT, make_image_folder
+from conftest import TINY_FUNIT
 
 
 def _images(folder: Path, n: int, size: int = 40) -> Path:

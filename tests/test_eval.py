@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from i2ikit.eval.runner import ClassMeanBaseline, EvalSettings, IdentityBaseline
 from i2ikit.recipe import validate
 from i2ikit.train.trainer import Trainer
 
-from conftest import TINY_FUNIT, make_image_folder, run_cli, tiny_recipe, write_yaml
+from conftest import TINY_FUNIT, make_image_folder, run_cli, tiny_recipe
 
 
 def _features():

@@ -1,13 +1,12 @@
 """Recipes: YAML float parsing, base merge, overrides, and clear errors before training starts."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from i2ikit.recipe import RecipeError, apply_overrides, load_recipe, parse_value
+from i2ikit.recipe import RecipeError, load_recipe, parse_value
 
-from conftest import ROOT, make_image_folder, run_cli, tiny_recipe, write_yaml
+from conftest import ROOT, run_cli, tiny_recipe, write_yaml
 
 
 def test_floats_parse_as_yaml_1_2():

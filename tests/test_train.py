@@ -13,7 +13,7 @@ from i2ikit.recipe import validate
 from i2ikit.train import checkpoint as ckpt
 from i2ikit.train.trainer import Trainer
 
-from conftest import TINY_FUNIT, make_image_folder, run_cli, tiny_recipe, write_yaml
+from conftest import TINY_FUNIT, run_cli, tiny_recipe, write_yaml
 
 
 def _losses(run: Path) -> list[dict]:

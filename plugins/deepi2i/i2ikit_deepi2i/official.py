@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from i2ikit.method import load_checkpoint_file, load_state_dict_checked
+from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 
 __all__ = [
     "PART_ALIASES",
@@ -88,14 +88,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 f"Load G.pth / G_ema.pth / D.pth (and E1.pth / A1.pth) instead. Detail: {exc}"
             ) from None
         raise
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if not is_state_dict(obj):
         kind = type(obj).__name__
         keys = list(obj)[:5] if isinstance(obj, Mapping) else []
         raise ValueError(f"{path} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
-    sd = dict(obj)
-    if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
-    return sd
+    return strip_module_prefix(obj)
 
 
 def _block_indices(sd: StateDict, suffix: str) -> list[int]:

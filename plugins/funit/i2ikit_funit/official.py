@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
-from i2ikit.method import load_checkpoint_file
+from i2ikit.method import is_state_dict, load_checkpoint_file, strip_module_prefix
 
 if TYPE_CHECKING:
     from .method import FUNIT
@@ -23,19 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["load_official", "to_official", "to_official_dis", "infer_gen_config", "infer_dis_config", "check_state_dict"]
 
 StateDict = Mapping[str, torch.Tensor]
-
-
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    )
-
-
-def _strip_module_prefix(sd: StateDict) -> dict[str, torch.Tensor]:
-    """DataParallel/DDP-saved state dicts carry ``module.``; the official ``Trainer.save`` unwraps it."""
-    if sd and all(k.startswith("module.") for k in sd):
-        return {k[len("module."):]: v for k, v in sd.items()}
-    return dict(sd)
 
 
 def _count(sd: StateDict, pattern: str) -> int:
@@ -100,15 +87,15 @@ def _read_gen_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor] | N
     if isinstance(obj, Mapping) and ("gen" in obj or "gen_test" in obj):
         gen, gen_test = obj.get("gen"), obj.get("gen_test")
         for name, sd in (("gen", gen), ("gen_test", gen_test)):
-            if sd is not None and not _is_state_dict(sd):
+            if sd is not None and not is_state_dict(sd):
                 raise ValueError(f"{path}: entry {name!r} is not a state dict of tensors")
-        gen = _strip_module_prefix(gen) if gen is not None else None
-        gen_test = _strip_module_prefix(gen_test) if gen_test is not None else gen
+        gen = strip_module_prefix(gen) if gen is not None else None
+        gen_test = strip_module_prefix(gen_test) if gen_test is not None else gen
         return gen, gen_test  # type: ignore[return-value]
     if isinstance(obj, Mapping) and "dis" in obj:
         raise ValueError(f"{path} is a FUNIT discriminator checkpoint ({{'dis': ...}}); pass it as dis_checkpoint=")
-    if _is_state_dict(obj):
-        sd = _strip_module_prefix(obj)
+    if is_state_dict(obj):
+        sd = strip_module_prefix(obj)
         return None, sd
     keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
     raise ValueError(
@@ -121,9 +108,9 @@ def _read_dis_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     obj = load_checkpoint_file(path)
     if isinstance(obj, Mapping) and "dis" in obj:
         obj = obj["dis"]
-    if not _is_state_dict(obj):
+    if not is_state_dict(obj):
         raise ValueError(f"{path} is not a FUNIT discriminator checkpoint: expected {{'dis': sd}} or a bare state dict")
-    return _strip_module_prefix(obj)
+    return strip_module_prefix(obj)
 
 
 def load_official(cls: type[FUNIT], path: str | os.PathLike, *, dis_checkpoint: str | os.PathLike | None = None,

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from i2ikit.method import load_checkpoint_file, load_state_dict_checked
+from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 from i2ikit.nn.layers import spectral_norm_keys_to_legacy
 
 from .networks import ContentEncoder, Generator, PriorAutoEncoder, Sampler
@@ -54,21 +54,14 @@ def read_checkpoint(path: str | os.PathLike) -> Any:
     return load_checkpoint_file(path)
 
 
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-
-
 def as_state_dict(obj: Any, *, source: str = "state_dict", prefix: str = "") -> dict[str, torch.Tensor]:
     """Validate a flat ``{str: Tensor}`` mapping; keep the keys under ``prefix`` (stripped), drop a
     DataParallel ``module.`` prefix and convert parametrised spectral-norm keys to the legacy names."""
-    if not _is_state_dict(obj):
+    if not is_state_dict(obj):
         kind = type(obj).__name__
         keys = list(obj)[:5] if isinstance(obj, Mapping) else []
         raise ValueError(f"{source} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
-    sd = dict(obj)
-    if all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+    sd = strip_module_prefix(obj)
     if prefix:
         sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         if not sd:
@@ -113,7 +106,7 @@ def infer_sampler_config(sd: StateDict) -> dict[str, int]:
 def _content_encoder_sd(obj: Any, source: str) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and "ae_ema" in obj:  # a Stage-I training snapshot
         return as_state_dict(obj["ae_ema"], source=f"{source} ['ae_ema']", prefix="contentE.")
-    if _is_state_dict(obj) and any(k.startswith(("contentE.", "module.contentE.")) for k in obj):
+    if is_state_dict(obj) and any(k.startswith(("contentE.", "module.contentE.")) for k in obj):
         sd = as_state_dict(obj, source=source)
         return as_state_dict(sd, source=source, prefix="contentE.")
     if isinstance(obj, Mapping) and "g_ema" in obj:
@@ -156,7 +149,7 @@ def load_translation_model(
     if isinstance(obj, Mapping) and generator_key in obj:
         g_sd = as_state_dict(obj[generator_key], source=f"{path} [{generator_key!r}]")
         s_obj = obj.get("sampler")
-    elif _is_state_dict(obj) and any(k.startswith(("style_encoder.", "module.style_encoder.")) for k in obj):
+    elif is_state_dict(obj) and any(k.startswith(("style_encoder.", "module.style_encoder.")) for k in obj):
         g_sd, s_obj = as_state_dict(obj, source=str(path)), None
     else:
         keys = list(obj)[:6] if isinstance(obj, Mapping) else type(obj).__name__
