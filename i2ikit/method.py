@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -49,6 +49,18 @@ class EMASpec:
     source: str
     decay: float
     buffers: bool = False  # official FUNIT averages parameters only
+
+
+@dataclass
+class ExportData:
+    """What the trainer offers a method just before it writes an export (:meth:`Method.before_export`)."""
+
+    step: int
+    device: torch.device
+    batch_size: int
+    one_pass: Callable[[str], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    """``one_pass(stream)``: every image of that stream's training data once, augmented as in training,
+    as ``(images, labels)`` batches on ``device``."""
 
 
 def _jsonable(value: Any, *, lenient: bool = False) -> Any:
@@ -136,6 +148,14 @@ class Method(nn.Module):
     def export_modules(self) -> dict[str, nn.Module]:
         return dict(self.named_children())
 
+    def before_export(self, data: ExportData) -> None:
+        """Post-hoc fitting that every training export should hold (e.g. GP-UNIT's latent sampler, which
+        the official code fits at each save). Runs on the main process only; default: nothing."""
+
+    def write_export_files(self, directory: Path) -> None:
+        """Extra files for an export besides ``config.json`` and the safetensors, e.g. an official-format
+        checkpoint other tools read. ``directory`` is the export being written (atomically)."""
+
     def save_pretrained(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
         """Write ``config.json`` and one ``<network>.safetensors`` per network, atomically."""
         from . import __version__
@@ -157,6 +177,7 @@ class Method(nn.Module):
         for name, module in self.export_modules().items():
             tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
             save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
+        self.write_export_files(tmp)
         _replace_dir(tmp, directory)
         return directory
 

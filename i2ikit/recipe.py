@@ -64,6 +64,10 @@ class DataConfig:
     crop: int = 128
     flip: bool = True
     num_workers: int = 2
+    streams: dict[str, Any] | None = None
+    """Per-stream class filter: ``{stream: {classes: [class names of data.train]}}`` makes that stream
+    of the method (e.g. GP-UNIT's ``source`` / ``target``) draw only images of those classes. Labels
+    keep data.train's numbering. Streams not named draw from all of data.train."""
 
 
 @dataclass
@@ -301,6 +305,23 @@ def _check_dataset(spec: dict[str, Any], where: str, registry: Any) -> dict[str,
     return {"type": spec["type"], **check_kwargs(ds, {k: v for k, v in spec.items() if k != "type"}, where)}
 
 
+def _check_streams(streams: dict[str, Any], known: tuple[str, ...], where: str) -> dict[str, Any]:
+    out = {}
+    for name, spec in streams.items():
+        if name not in known:
+            raise RecipeError(f"{where}: {name!r} is not a data stream of this method.{_suggest(name, known)} "
+                              f"Its streams: {', '.join(known)}")
+        if not isinstance(spec, dict) or set(spec) != {"classes"}:
+            raise RecipeError(f"{where}.{name}: expected {{classes: [class names of data.train]}}, got {spec!r}")
+        classes = spec["classes"]
+        if isinstance(classes, (str, int)):
+            classes = [classes]
+        if not isinstance(classes, list) or not classes:
+            raise RecipeError(f"{where}.{name}.classes: expected a non-empty list of class names, got {spec['classes']!r}")
+        out[name] = {"classes": [str(c) for c in classes]}
+    return out
+
+
 def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     """Turn a merged recipe mapping into a :class:`Recipe`, checking every key against the registry."""
     from .plugins import get_registry
@@ -330,6 +351,8 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
         spec = getattr(data_cfg, key)
         if spec is not None:
             setattr(data_cfg, key, _check_dataset(spec, f"{where}: data.{key}", registry))
+    if data_cfg.streams is not None:
+        data_cfg.streams = _check_streams(data_cfg.streams, getattr(method_cls, "data_streams", ()), f"{where}: data.streams")
     if data_cfg.crop > data_cfg.new_size:
         raise RecipeError(f"{where}: data.crop ({data_cfg.crop}) is larger than data.new_size ({data_cfg.new_size}); the random crop needs crop <= new_size")
     eval_cfg = None

@@ -161,3 +161,56 @@ def test_gradient_accumulation_from_the_launcher_environment(tmp_path, image_fol
     monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "3")
     trainer = Trainer(validate(tiny_recipe(image_folder, tmp_path / "run", steps=1)))
     assert trainer.accelerator.gradient_accumulation_steps == 3
+
+
+def test_data_streams_draw_only_their_classes_and_keep_labels(tmp_path, image_folder):
+    recipe = tiny_recipe(image_folder, tmp_path / "run")
+    recipe["data"]["streams"] = {"class": {"classes": ["class_02", "class_01"]}}
+    trainer = Trainer(validate(recipe))
+    loaders = trainer._loaders(0, 1)
+    content = torch.cat([next(loaders["content"])[1] for _ in range(6)])
+    classes = torch.cat([next(loaders["class"])[1] for _ in range(6)])
+    assert set(content.tolist()) == {0, 1, 2}  # the unnamed stream draws from all of data.train
+    assert set(classes.tolist()) == {1, 2}      # data.train's label numbers, not 0..1
+    for loader in loaders.values():
+        loader.close()
+    assert set(trainer._fixed_sample_batch()["class"][1].tolist()) <= {1, 2}
+
+
+def test_data_streams_are_checked(tmp_path, image_folder):
+    from i2ikit.data import DataSourceError
+    from i2ikit.recipe import RecipeError
+
+    recipe = tiny_recipe(image_folder, tmp_path / "run")
+    recipe["data"]["streams"] = {"clas": {"classes": ["class_01"]}}
+    with pytest.raises(RecipeError, match="'clas' is not a data stream of this method.*class"):
+        validate(recipe)
+    recipe["data"]["streams"] = {"class": ["class_01"]}
+    with pytest.raises(RecipeError, match=r"data.streams.class: expected \{classes:"):
+        validate(recipe)
+    recipe["data"]["streams"] = {"class": {"classes": ["class_1"]}}
+    with pytest.raises(DataSourceError, match="class_1.*did you mean"):
+        Trainer(validate(recipe))
+
+
+def test_export_hooks_see_one_augmented_pass_per_stream(tmp_path, image_folder, monkeypatch):
+    from i2ikit_funit import FUNIT
+
+    seen: dict[str, list] = {}
+
+    def before_export(self, data):
+        for stream in self.data_streams:
+            batches = list(data.one_pass(stream))
+            seen[stream] = [(tuple(x.shape), y.tolist()) for x, y in batches]
+
+    def write_export_files(self, directory):
+        (directory / "extra.txt").write_text("written inside the atomic export\n")
+
+    monkeypatch.setattr(FUNIT, "before_export", before_export)
+    monkeypatch.setattr(FUNIT, "write_export_files", write_export_files)
+    recipe = tiny_recipe(image_folder, tmp_path / "run", steps=2)
+    recipe["data"]["streams"] = {"class": {"classes": ["class_01"]}}
+    run = Trainer(validate(recipe)).fit()
+    assert sum(len(y) for _, y in seen["content"]) == 18 and seen["content"][0][0] == (2, 3, 32, 32)
+    assert [lab for _, y in seen["class"] for lab in y] == [1] * 6
+    assert (run / "export" / "extra.txt").exists()

@@ -74,12 +74,14 @@ class LabeledImages(abc.ABC):
             out[lab].append(i)
         return out
 
-    def subset(self, class_names: Sequence[str]) -> "LabeledImages":
+    def subset(self, class_names: Sequence[str], *, relabel: bool = True) -> "LabeledImages":
         """Only the images of ``class_names``, relabelled 0..n-1 in the order given.
 
         Used for the source/target class split (e.g. FUNIT's 119 seen / 30 unseen animal classes).
+        ``relabel=False`` keeps this source's classes and label numbers (a filter, not a new class
+        list), e.g. for a training stream that draws one domain of a two-domain folder.
         """
-        return ClassSubset(self, class_names)
+        return ClassSubset(self, class_names, relabel=relabel)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}: {len(self)} images, {len(self.classes)} classes>"
@@ -88,7 +90,7 @@ class LabeledImages(abc.ABC):
 class ClassSubset(LabeledImages):
     """A view of another source restricted to some of its classes (see :meth:`LabeledImages.subset`)."""
 
-    def __init__(self, parent: LabeledImages, class_names: Sequence[str]) -> None:
+    def __init__(self, parent: LabeledImages, class_names: Sequence[str], *, relabel: bool = True) -> None:
         if isinstance(class_names, str):
             raise TypeError("subset() takes a list of class names, not a single string")
         names = [str(c) for c in class_names]
@@ -108,12 +110,14 @@ class ClassSubset(LabeledImages):
                 f"subset of {parent.name}: {len(unknown)} class name(s) not in the source: {', '.join(hints)}. "
                 f"It has {len(parent.classes)} classes, e.g. {parent.classes[:5]}"
             )
-        new_label = {index[c]: k for k, c in enumerate(names)}
+        new_label = {index[c]: (k if relabel else index[c]) for k, c in enumerate(names)}
         self.parent = parent
-        self.classes = names
+        self.classes = names if relabel else list(parent.classes)
         self.items = [i for i, lab in enumerate(parent.labels) if lab in new_label]
         self.labels = [new_label[parent.labels[i]] for i in self.items]
-        self.name = f"{parent.name}[{len(names)} classes]"
+        self.name = f"{parent.name}[{', '.join(names[:3])}{', ...' if len(names) > 3 else ''}]"
+        if not self.items:
+            raise DataSourceError(f"subset of {parent.name}: classes {names} hold no images")
 
     def path(self, i: int) -> str:
         return self.parent.path(self.items[self._check_index(i)])

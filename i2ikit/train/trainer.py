@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -21,8 +22,8 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..api import build
-from ..data import EvalTransform, TrainTransform, make_stream_loader
-from ..method import Method
+from ..data import EvalTransform, TrainTransform, make_stream_loader, stable_hash
+from ..method import ExportData, Method
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
@@ -93,6 +94,10 @@ class Trainer:
         with acc.main_process_first():
             self.train_source = build_source(data.train)
             self.sample_source = build_source(data.samples) if data.samples else self.train_source
+        # Each stream of the method draws from data.train, or from the classes data.streams names.
+        self.stream_sources = {stream: self.train_source for stream in self._method_streams(recipe)}
+        for stream, spec in (data.streams or {}).items():
+            self.stream_sources[stream] = self.train_source.subset(spec["classes"], relabel=False)
         self.train_transform = TrainTransform(new_size=data.new_size, crop=data.crop, flip=data.flip)
         self.eval_transform = EvalTransform(new_size=data.new_size, crop=data.crop)
 
@@ -119,6 +124,10 @@ class Trainer:
         set_seed(cfg.seed, device_specific=True)
         acc.print(f"{recipe.name}: {acc.num_processes} process(es) on {acc.device}, "
                   f"mixed precision {acc.mixed_precision}, gradient accumulation {acc.gradient_accumulation_steps}")
+
+    @staticmethod
+    def _method_streams(recipe: Recipe) -> tuple[str, ...]:
+        return get_registry().get("method", recipe.method["name"]).obj.data_streams
 
     # ---- state ------------------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -147,7 +156,23 @@ class Trainer:
         acc.wait_for_everyone()
         return final
 
+    def export_data(self) -> ExportData:
+        """One augmented pass over a stream's images, for methods that fit something before an export."""
+        device, cfg = self.accelerator.device, self.recipe.train
+        step = self.progress.step
+
+        def one_pass(stream: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            source = self.stream_sources[stream]
+            for start in range(0, len(source), cfg.batch_size):
+                idx = range(start, min(start + cfg.batch_size, len(source)))
+                images = torch.stack([self.train_transform(source.load(i), random.Random(stable_hash(cfg.seed, "export", step, stream, i)))
+                                      for i in idx])
+                yield images.to(device), torch.tensor([source.labels[i] for i in idx], device=device)
+
+        return ExportData(step=step, device=device, batch_size=cfg.batch_size, one_pass=one_pass)
+
     def export(self) -> Path:
+        self.method.before_export(self.export_data())
         return self.method.save_pretrained(self.run_dir / "export", extra={"recipe": self.recipe.to_dict(), "step": self.progress.step})
 
     # ---- data -------------------------------------------------------------------------------------
@@ -156,7 +181,7 @@ class Trainer:
         cfg = self.recipe.train
         return {
             stream: make_stream_loader(
-                self.train_source, self.train_transform, batch_size=cfg.batch_size, seed=cfg.seed, stream=stream,
+                self.stream_sources[stream], self.train_transform, batch_size=cfg.batch_size, seed=cfg.seed, stream=stream,
                 rank=acc.process_index, world_size=acc.num_processes, start_batch=start_iteration * accum,
                 num_workers=self.recipe.data.num_workers,
             )
@@ -167,7 +192,10 @@ class Trainer:
         n = self.recipe.train.sample_count
         batch = {}
         for i, stream in enumerate(self.method.data_streams):
-            source = self.train_source if i == 0 else self.sample_source
+            if stream in (self.recipe.data.streams or {}):
+                source = self.stream_sources[stream]
+            else:
+                source = self.train_source if i == 0 else self.sample_source
             # Evenly spaced over the source (so several classes appear), offset per stream so that the
             # class images do not line up with the content images.
             step = len(source) / n
