@@ -2,6 +2,9 @@
 
     i2ikit eval runs/x/export --content glyphs:train --data glyphs:test --k 1 5 --metrics accuracy mfid mkid \\
         --classifier clf/style --out runs/x/eval
+    i2ikit eval runs/cat2dog/export --protocol two_domain --content afhq/val --content-classes cat \\
+        --data afhq/train --data-classes dog --styles-per-input 10 --max-real 0 --metrics fid lpips_diversity dipd \\
+        --image-size 256 --out runs/cat2dog/eval
     i2ikit eval train-classifier --data glyphs:test --out clf/style
     i2ikit eval glyphs --model runs/quickstart/export --out runs/glyph_benchmark
 """
@@ -32,7 +35,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="i2ikit export folder or official checkpoint file")
     p.add_argument("--method", default=None, help="method name (needed for official checkpoint files)")
     p.add_argument("--data", required=True, help="target classes: folder, glyphs:test, hf:<path> or list:<root>:<file>")
+    p.add_argument("--data-classes", nargs="+", default=None, metavar="CLASS",
+                   help="only these classes of --data (e.g. dog of AFHQ train for a two-domain cat->dog model)")
     p.add_argument("--content", default=None, help="source-class content images (default: --data)")
+    p.add_argument("--content-classes", nargs="+", default=None, metavar="CLASS",
+                   help="only these classes of --content (e.g. cat of AFHQ val)")
     p.add_argument("--protocol", choices=["few_shot", "many_class", "two_domain"], default="few_shot")
     p.add_argument("--k", type=int, nargs="+", default=[1, 5], help="class images per target class (few_shot)")
     p.add_argument("--metrics", nargs="+", default=["accuracy", "mfid", "mkid"])
@@ -41,7 +48,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default=None, help="feature extractor for FID/KID: 'inception' (default) or a classifier folder")
     p.add_argument("--weights", default=None, help="folder of network weights (sets I2IKIT_WEIGHTS)")
     p.add_argument("--num-content", type=int, default=500)
+    p.add_argument("--max-real", type=int, default=1000, help="real images drawn per target class; 0: all")
     p.add_argument("--diversity-samples", type=int, default=0)
+    p.add_argument("--styles-per-input", type=int, default=1,
+                   help="two_domain: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)")
     p.add_argument("--image-size", type=int, default=None, help="default: the export's crop, else 128")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -82,8 +92,13 @@ def run_eval(args: argparse.Namespace) -> int:
         size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")
     targets = parse_data_spec(args.data)
     content = parse_data_spec(args.content) if args.content else targets
+    if args.content_classes:
+        content = content.subset(args.content_classes)
+    if args.data_classes:
+        targets = targets.subset(args.data_classes)
     settings = EvalSettings(protocol=args.protocol, ks=args.k, metrics=args.metrics, num_content=args.num_content,
-                            diversity_samples=args.diversity_samples, batch_size=args.batch_size, seed=args.seed)
+                            max_real_per_class=args.max_real, diversity_samples=args.diversity_samples,
+                            styles_per_input=args.styles_per_input, batch_size=args.batch_size, seed=args.seed)
     results = evaluate(model, content=content, targets=targets, settings=settings, metric_options=metric_options(args),
                        image_size=size or 128, content_labels=content_labels_for(content), device=device)
     name = Path(args.model).name

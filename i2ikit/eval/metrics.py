@@ -323,6 +323,9 @@ class Metric:
     """Base of the streaming metrics: ``update`` once per target class, ``compute`` at the end."""
 
     name: ClassVar[str] = ""
+    reads_translations: ClassVar[bool] = True
+    """False for metrics that read only ``group.variants``: the two_domain protocol then gives them
+    only the first of a target's groups (the others add more styles' translations)."""
 
     def __init__(self, *, device: str | torch.device = "cpu", batch_size: int = 50) -> None:
         self.device = torch.device(device)
@@ -690,6 +693,7 @@ class LPIPSDiversity(Metric):
     averaged over inputs; higher = more diverse. Needs ``group.variants`` (N x S x 3 x H x W)."""
 
     name = "lpips_diversity"
+    reads_translations = False
 
     def __init__(self, net: Literal["alex", "vgg"] = "alex", weights: str | os.PathLike[str] | None = None, *,
                  model: Callable[[Tensor, Tensor], Tensor] | None = None, device: str | torch.device = "cpu",

@@ -7,8 +7,11 @@
 - ``many_class`` (DeepI2I): every source image is translated into every target class
   (``model.translate(images, target_class)``); one set per target class.
 - ``two_domain`` (GP-UNIT and other two-domain methods): source-domain images translated into the
-  target domain (``model.translate(content, z=...)``), with several random styles per input for
-  diversity.
+  target domain with random styles (``model.translate(content)``, the method drawing its own latent
+  style). ``styles_per_input`` S translates every input with S styles: every translation metric
+  (FID, KID, DIPD, ...) sees all S x N outputs and ``lpips_diversity`` the S outputs of each input
+  (GP-UNIT's paper protocol: S = 10). With S = 1, ``diversity_samples`` adds extra styles per input
+  for diversity only.
 
 Metrics are registered plugins of kind ``metric`` with ``update(group)`` / ``compute()``.
 """
@@ -22,6 +25,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data import EvalTransform, LabeledImages, stable_hash
 from ..plugins import get_registry
@@ -38,8 +42,12 @@ class EvalSettings:
     num_content: int = 500
     """Content images drawn from the source classes (FUNIT used 25,000)."""
     max_real_per_class: int = 1000
+    """Real images drawn per target class; 0 or less: all of them."""
     diversity_samples: int = 0
     """Extra outputs per input for diversity (few_shot: other K-shot sets; two_domain: random styles)."""
+    styles_per_input: int = 1
+    """two_domain: random styles per input, all fed to every metric (S x N translations; with S >= 2
+    the same S outputs per input are the diversity samples)."""
     batch_size: int = 32
     seed: int = 0
 
@@ -109,6 +117,12 @@ def evaluate(
     c_labels = torch.tensor([content_labels[i] for i in content_idx]) if content_labels is not None else None
     by_class = targets.indices_by_class()
     ks = s.ks if s.protocol == "few_shot" else [None]
+    n_styles = max(int(s.styles_per_input), 1)
+    if n_styles > 1 and s.protocol != "two_domain":
+        raise ValueError(f"styles_per_input={n_styles} is for the two_domain protocol, not {s.protocol!r}")
+    if n_styles > 1 and s.diversity_samples:
+        raise ValueError(f"styles_per_input={n_styles} already gives {n_styles} outputs per input for diversity; "
+                         "leave diversity_samples at 0")
     results: dict[str, dict[str, float]] = {}
     total = len(ks) * len(targets.classes)
     bar = tqdm(total=total, desc=f"eval {s.protocol}", disable=not progress, dynamic_ncols=True)
@@ -118,6 +132,7 @@ def evaluate(
             items = by_class[t]
             shots_idx: list[int] = []
             variants = None
+            extra_styles: list[torch.Tensor] = []
             if s.protocol == "few_shot":
                 if len(items) <= k:
                     raise ValueError(f"target class {cls_name!r} has {len(items)} images; K={k} shots need at least {k + 1}")
@@ -133,27 +148,56 @@ def evaluate(
                     variants = torch.stack(outs, dim=1)
             elif s.protocol == "many_class":
                 translated = _batched(lambda x: model.translate(x.to(device), t), x_content, s.batch_size)
-            else:  # two_domain: one random style per input, more for diversity
-                def styled(x: torch.Tensor, v: int) -> torch.Tensor:
-                    # The method draws its own random style; seed it locally so runs repeat exactly.
-                    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                        torch.manual_seed(stable_hash(s.seed, "style", v, x.shape[0]) % 2**63)
-                        return model.translate(x.to(device))
+            else:  # two_domain: S random styles per input (style v of every input in one pass)
+                # No batch of one: samplers that use batch statistics (GP-UNIT's) need two styles.
+                starts = list(range(0, len(x_content), s.batch_size))
+                if len(starts) > 1 and len(x_content) - starts[-1] == 1:
+                    starts.pop()
+                bounds = list(zip(starts, starts[1:] + [len(x_content)]))
 
-                translated = _batched(lambda x: styled(x, 0), x_content, s.batch_size)
-                if s.diversity_samples:
-                    variants = torch.stack([_batched(lambda x, v=v: styled(x, v + 1), x_content, s.batch_size)
-                                            for v in range(s.diversity_samples)], dim=1)
+                def styled(v: int) -> torch.Tensor:
+                    outs = []
+                    for i, j in bounds:
+                        # The method draws its own random style; seed it locally (by style and batch, so
+                        # batches get different styles) so that runs repeat exactly.
+                        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                            torch.manual_seed(stable_hash(s.seed, "style", v, i) % 2**63)
+                            y = model.translate(x_content[i:j].to(device)).detach().float()
+                        if y.shape[-2:] != x_content.shape[-2:]:
+                            # Methods that work at a fixed size (GP-UNIT: img_size) answer at that size;
+                            # bring the output to the evaluation size of the content and real images.
+                            y = F.interpolate(y, size=x_content.shape[-2:], mode="bilinear", align_corners=False,
+                                              antialias=y.shape[-1] > x_content.shape[-1])
+                        outs.append(y.cpu())
+                    return torch.cat(outs)
+
+                translated = styled(0)
+                extra_styles = [styled(v) for v in range(1, n_styles)]
+                if n_styles > 1:
+                    variants = torch.stack([translated, *extra_styles], dim=1)
+                elif s.diversity_samples:
+                    variants = torch.stack([styled(v + 1) for v in range(s.diversity_samples)], dim=1)
             shot_set = set(shots_idx)
             real_pool = [i for i in items if i not in shot_set]
-            real_idx = [real_pool[i] for i in _draw(len(real_pool), s.max_real_per_class, s.seed, "real", cls_name)]
+            max_real = s.max_real_per_class if s.max_real_per_class > 0 else len(real_pool)
+            real_idx = [real_pool[i] for i in _draw(len(real_pool), max_real, s.seed, "real", cls_name)]
             real = _stack(targets, real_idx, transform)
             g = TranslationGroup(target=cls_name, target_label=t, content=x_content, translated=translated, real=real,
                                  content_labels=c_labels, variants=variants)
             for metric in metrics.values():
                 metric.update(g)
+            # two_domain's other styles: more translations of the same inputs for the metrics that read
+            # translations (the real images and the per-input variants were given once, above).
+            for more in extra_styles:
+                g = TranslationGroup(target=cls_name, target_label=t, content=x_content, translated=more, real=real[:0],
+                                     content_labels=c_labels)
+                for metric in metrics.values():
+                    if getattr(metric, "reads_translations", True):
+                        metric.update(g)
             bar.update(1)
         row: dict[str, float] = {"num_content": float(len(content_idx)), "num_target_classes": float(len(targets.classes))}
+        if s.protocol == "two_domain":
+            row["num_styles_per_input"] = float(n_styles)
         for metric in metrics.values():
             row.update({key: float(v) for key, v in metric.compute().items()})
         results[f"k{k}" if k is not None else "all"] = row

@@ -74,6 +74,16 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
         used_by=("dipd", "lpips_diversity (net='vgg')"),
         description="VGG16 ImageNet classifier (torchvision IMAGENET1K_V1)",
     ),
+    # Only the 8-hex prefix of vgg19's sha256 is published (in its file name); verification compares
+    # prefixes, so the prefix is the expected hash until the full digest is recorded from the file.
+    "vgg19": WeightFile(
+        name="vgg19",
+        filename="vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9d",
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        used_by=("gpunit reconstruction VGG loss (vgg_weights)",),
+        description="VGG19 ImageNet classifier (torchvision IMAGENET1K_V1); GP-UNIT's perceptual loss",
+    ),
     "alexnet": WeightFile(
         name="alexnet",
         filename="alexnet-owt-7be5be79.pth",
@@ -159,7 +169,8 @@ def _missing_message(entry: WeightFile, searched: list[Path], explicit: Path | N
     target = default_weights_dir()
     lines = [
         f"weights file {entry.filename!r} not found ({entry.description or entry.name}; used by: {', '.join(entry.used_by)}).",
-        f"  expected sha256: {entry.sha256 or 'unknown (not published; check the file against its source)'}",
+        f"  expected sha256: {entry.sha256 or 'unknown (not published; check the file against its source)'}"
+        + (" (the prefix in the published file name; the full digest is not published)" if entry.sha256 and len(entry.sha256) < 64 else ""),
     ]
     if explicit is not None:
         lines.append(f"  the path given does not exist or does not hold it: {explicit}")
