@@ -65,9 +65,10 @@ class DataConfig:
     flip: bool = True
     num_workers: int = 2
     streams: dict[str, Any] | None = None
-    """Per-stream class filter: ``{stream: {classes: [class names of data.train]}}`` makes that stream
-    of the method (e.g. GP-UNIT's ``source`` / ``target``) draw only images of those classes. Labels
-    keep data.train's numbering. Streams not named draw from all of data.train."""
+    """Per-stream data. ``{stream: {classes: [class names of data.train]}}`` makes that stream of the
+    method (e.g. GP-UNIT's ``source`` / ``target``) draw only images of those classes (labels keep
+    data.train's numbering); ``{stream: {type: <dataset>, ...}}`` gives the stream its own data (e.g.
+    GP-UNIT Stage I's paired images). Streams not named draw from all of data.train."""
 
 
 @dataclass
@@ -305,14 +306,18 @@ def _check_dataset(spec: dict[str, Any], where: str, registry: Any) -> dict[str,
     return {"type": spec["type"], **check_kwargs(ds, {k: v for k, v in spec.items() if k != "type"}, where)}
 
 
-def _check_streams(streams: dict[str, Any], known: tuple[str, ...], where: str) -> dict[str, Any]:
+def _check_streams(streams: dict[str, Any], known: tuple[str, ...], where: str, registry: Any) -> dict[str, Any]:
     out = {}
     for name, spec in streams.items():
         if name not in known:
             raise RecipeError(f"{where}: {name!r} is not a data stream of this method.{_suggest(name, known)} "
                               f"Its streams: {', '.join(known)}")
+        if isinstance(spec, dict) and "type" in spec:
+            out[name] = _check_dataset(spec, f"{where}.{name}", registry)
+            continue
         if not isinstance(spec, dict) or set(spec) != {"classes"}:
-            raise RecipeError(f"{where}.{name}: expected {{classes: [class names of data.train]}}, got {spec!r}")
+            raise RecipeError(f"{where}.{name}: expected {{classes: [class names of data.train]}} or a dataset "
+                              f"{{type: ..., ...}}, got {spec!r}")
         classes = spec["classes"]
         if isinstance(classes, (str, int)):
             classes = [classes]
@@ -352,7 +357,7 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
         if spec is not None:
             setattr(data_cfg, key, _check_dataset(spec, f"{where}: data.{key}", registry))
     if data_cfg.streams is not None:
-        data_cfg.streams = _check_streams(data_cfg.streams, getattr(method_cls, "data_streams", ()), f"{where}: data.streams")
+        data_cfg.streams = _check_streams(data_cfg.streams, getattr(method_cls, "data_streams", ()), f"{where}: data.streams", registry)
     if data_cfg.crop > data_cfg.new_size:
         raise RecipeError(f"{where}: data.crop ({data_cfg.crop}) is larger than data.new_size ({data_cfg.new_size}); the random crop needs crop <= new_size")
     eval_cfg = None

@@ -9,6 +9,7 @@ from .sampling import (
     StreamSampler,
     aug_seed_at,
     epoch_permutation,
+    load_item,
     make_stream_loader,
     stable_hash,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "aug_seed_at",
     "build_source",
     "epoch_permutation",
+    "load_item",
     "make_stream_loader",
     "open_image",
     "registry_entries",

@@ -111,6 +111,24 @@ class _Batches:
             yield [next(it) for _ in range(self.batch_size)]
 
 
+def load_item(source: LabeledImages, index: int, transform: Callable[..., torch.Tensor], rng: random.Random | None) -> tuple[torch.Tensor, Any]:
+    """Item ``index`` of ``source`` as ``(tensor, label)``, augmented by ``transform`` with ``rng``.
+
+    A source that stores more than one image per item (e.g. GP-UNIT's image + shape mask, or a cross-class
+    pair) defines ``sample_item(index, rng, transform)`` and returns its own tensor (channels stacked) and
+    label; every other source is loaded as one RGB image."""
+    custom = getattr(source, "sample_item", None)
+    if custom is not None:
+        return custom(index, rng, transform)
+    img = source.load(index)  # ImageReadError already names the file
+    try:
+        tensor = transform(img, rng)
+    except Exception as exc:
+        exc.add_note(f"while transforming image {source.path(index)} with {transform!r}")
+        raise
+    return tensor, source.labels[index]
+
+
 class SampledDataset(Dataset):
     """Maps a sampler's ``(index, aug_seed)`` to ``(tensor, label)``; the rng is ``Random(aug_seed)``."""
 
@@ -127,13 +145,7 @@ class SampledDataset(Dataset):
             raise TypeError(
                 f"SampledDataset is indexed by (index, aug_seed) pairs from a StreamSampler, got {key!r}"
             ) from None
-        img = self.source.load(index)  # ImageReadError already names the file
-        try:
-            tensor = self.transform(img, random.Random(aug_seed))
-        except Exception as exc:
-            exc.add_note(f"while transforming image {self.source.path(index)} with {self.transform!r}")
-            raise
-        return tensor, self.source.labels[index]
+        return load_item(self.source, index, self.transform, random.Random(aug_seed))
 
 
 class StreamLoader:

@@ -22,7 +22,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
 from ..api import build
-from ..data import EvalTransform, TrainTransform, make_stream_loader, stable_hash
+from ..data import EvalTransform, TrainTransform, load_item, make_stream_loader, stable_hash
 from ..method import ExportData, Method
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
@@ -96,8 +96,12 @@ class Trainer:
             self.sample_source = build_source(data.samples) if data.samples else self.train_source
         # Each stream of the method draws from data.train, or from the classes data.streams names.
         self.stream_sources = {stream: self.train_source for stream in self._method_streams(recipe)}
-        for stream, spec in (data.streams or {}).items():
-            self.stream_sources[stream] = self.train_source.subset(spec["classes"], relabel=False)
+        with acc.main_process_first():
+            for stream, spec in (data.streams or {}).items():
+                if "type" in spec:
+                    self.stream_sources[stream] = build_source(spec)
+                else:
+                    self.stream_sources[stream] = self.train_source.subset(spec["classes"], relabel=False)
         self.train_transform = TrainTransform(new_size=data.new_size, crop=data.crop, flip=data.flip)
         self.eval_transform = EvalTransform(new_size=data.new_size, crop=data.crop)
 
@@ -164,10 +168,10 @@ class Trainer:
         def one_pass(stream: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             source = self.stream_sources[stream]
             for start in range(0, len(source), cfg.batch_size):
-                idx = range(start, min(start + cfg.batch_size, len(source)))
-                images = torch.stack([self.train_transform(source.load(i), random.Random(stable_hash(cfg.seed, "export", step, stream, i)))
-                                      for i in idx])
-                yield images.to(device), torch.tensor([source.labels[i] for i in idx], device=device)
+                items = [load_item(source, i, self.train_transform, random.Random(stable_hash(cfg.seed, "export", step, stream, i)))
+                         for i in range(start, min(start + cfg.batch_size, len(source)))]
+                yield (torch.stack([t for t, _ in items]).to(device),
+                       torch.stack([torch.as_tensor(lab) for _, lab in items]).to(device))
 
         return ExportData(step=step, device=device, batch_size=cfg.batch_size, one_pass=one_pass)
 
@@ -202,8 +206,9 @@ class Trainer:
             idx = [int((j + 0.5 * i / len(self.method.data_streams)) * step) % len(source) for j in range(n)]
             if i > 0:
                 idx = idx[::-1]
-            images = torch.stack([self.eval_transform(source.load(j), None) for j in idx])
-            labels = torch.tensor([source.labels[j] for j in idx])
+            items = [load_item(source, j, self.eval_transform, None) for j in idx]
+            images = torch.stack([t for t, _ in items])
+            labels = torch.stack([torch.as_tensor(lab) for _, lab in items])
             batch[stream] = (images.to(self.accelerator.device), labels.to(self.accelerator.device))
         return batch
 
