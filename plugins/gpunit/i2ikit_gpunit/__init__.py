@@ -1,10 +1,11 @@
 """i2ikit plugin: GP-UNIT (Yang, Jiang, Liu, Loy, CVPR 2022), faithful to ``williamyang1991/GP-UNIT``.
 
-This first slice provides the networks (Stage-I content encoder and prior-distillation auto-encoder,
-Stage-II generator with dynamic skip connections, discriminator, latent sampler), loading of the
-official checkpoint files (``content_encoder.pt`` and the task files ``{'g_ema', 'sampler'}``) and the
-inference functions. Registers the encoder ``gpunit_content_encoder``, the generator ``gpunit_generator``
-and the discriminator ``gpunit_discriminator``. The Stage-I and Stage-II training methods come next.
+Provides the networks (Stage-I content encoder and prior-distillation auto-encoder, Stage-II generator
+with dynamic skip connections, discriminator, latent sampler), loading of the official checkpoint files
+(``content_encoder.pt`` and the task files ``{'g_ema', 'sampler'}``), the inference functions, and the
+two training methods: ``gpunit_prior`` (Stage I, prior distillation, data type ``gpunit_prior_images``)
+and ``gpunit`` (Stage II, translation). Also registers the encoder ``gpunit_content_encoder``, the
+generator ``gpunit_generator`` and the discriminator ``gpunit_discriminator``.
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ from .official import (  # noqa: E402
     save_translation_model,
 )
 from .method import GPUNIT  # noqa: E402
+from .prior import GPUNITPrior  # noqa: E402
+from .prior_data import PriorImages  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -77,6 +80,8 @@ __all__ = [
     "infer_content_encoder_config",
     "infer_generator_config",
     "GPUNIT",
+    "GPUNITPrior",
+    "PriorImages",
 ]
 
 
@@ -86,6 +91,8 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("generator", "gpunit_generator", Generator)
     register("discriminator", "gpunit_discriminator", Discriminator)
     register("method", "gpunit", GPUNIT)
+    register("method", "gpunit_prior", GPUNITPrior)
+    register("dataset", "gpunit_prior_images", PriorImages)
 
 
 def _biggan_pairs_main(argv: list[str]) -> int:

@@ -241,14 +241,19 @@ class DomainClassifier(nn.Module):
 
     ``layer1`` conv 1->32 (3x3 s2) -> ``layer2`` 32->64 (3x3) -> ``layer3`` 64->ncls (4x4 valid), all SN,
     LeakyReLU, no norm -> ``fc3`` Linear(ncls, ncls). Registration order as officially (``fc3`` first).
+    ``code_size`` (8 at 256 px) sets layer3's kernel to ``code_size // 2`` so that it reduces to 1 x 1, as
+    officially; smaller codes (128 px: 4) are for tests and smoke runs. It must be at least 4.
     """
 
-    def __init__(self, ncls: int = 292) -> None:
+    def __init__(self, ncls: int = 292, code_size: int = 8) -> None:
         super().__init__()
+        if code_size < 4:
+            raise ValueError(f"the Stage-I domain classifier needs a content code of at least 4 x 4 (input >= 128 px), "
+                             f"got {code_size} x {code_size}")
         self.fc3 = nn.Linear(ncls, ncls)
         self.layer1 = GPConvBlock(1, 32, 3, 1, 2, "none", "lrelu")
         self.layer2 = GPConvBlock(32, 64, 3, 1, 1, "none", "lrelu")
-        self.layer3 = GPConvBlock(64, ncls, 4, 0, 1, "none", "lrelu")
+        self.layer3 = GPConvBlock(64, ncls, code_size // 2, 0, 1, "none", "lrelu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(x)))
@@ -277,7 +282,7 @@ class PriorAutoEncoder(nn.Module):
         self.contentE = ContentEncoder(nf, input_size=input_size, init="default")
         self.styleE = PriorStyleEncoder(nf)
         self.G = PriorDecoder(nf, embed_dim)
-        self.C = DomainClassifier(ncls)
+        self.C = DomainClassifier(ncls, code_size=input_size // 32)
         self.so = input_size // 32
         self.fc = GPConvBlock(1, 8 * nf, 1, 0, 1, "instance", "lrelu")
         self.nf = nf
