@@ -33,7 +33,7 @@ def images(n: int, seed: int = 0) -> torch.Tensor:
 def recipe(data_root: Path, run_dir: Path, method: dict | None = None, **train) -> dict:
     return {
         "name": "gpunit_tiny",
-        "method": {"name": "gpunit", **TINY, **(method or {})},
+        "method": {"name": "gpunit", **TINY, "sampler_epochs": 2, **(method or {})},  # short sampler fit at export
         "data": {"train": {"type": "image_folder", "root": str(data_root)}, "new_size": 64, "crop": 64, "num_workers": 0},
         "train": {"steps": 2, "batch_size": 4, "log_every": 1, "sample_every": 2, "save_every": 2, "sample_count": 2,
                   "run_dir": str(run_dir), "trackers": "none", "progress": False, **train},

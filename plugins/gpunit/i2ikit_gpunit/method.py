@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from i2ikit.losses import NonSaturatingLoss, r1_penalty
-from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
 
 from . import __version__
 from .networks import ContentEncoder, Discriminator, Generator, Sampler, translate as _translate
@@ -47,6 +47,7 @@ from .official import (
     load_translation_model,
     read_checkpoint,
 )
+from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
 __all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView"]
 
@@ -149,7 +150,7 @@ def _class_list(value: int | Sequence[int] | None, what: str) -> list[int] | Non
 class GPUNIT(Method):
     """GP-UNIT Stage II: frozen content encoder ``E``, generator ``G`` (dynamic skips, AdaIN), discriminator
     ``D`` (non-saturating GAN, R1, feature-mean style loss), EMA generator ``G_ema`` and the latent
-    sampler (exported with the model; fitted after training, see docs).
+    sampler (exported with the model; fitted before every training export, see :meth:`before_export`).
 
     Hyper-parameters (keyword-only; defaults = official ``train.py``):
 
@@ -167,6 +168,11 @@ class GPUNIT(Method):
       (loaded lazily at the first step). ``None`` drops the VGG term (not faithful; warns once).
     - ``source_classes`` (0) / ``target_classes`` (``None``: every class not in ``source_classes``, i.e.
       class 1 of a two-class folder): which dataset labels form the two domains.
+    - ``fit_sampler`` (True): fit a fresh latent sampler on ``G_ema``'s style codes of the target training
+      images before every training export, as the official code does at every save (``train_sampler``).
+      ``sampler_epochs`` (``None``: the official ``int(2e6 / N)`` for N codes) sets its epochs;
+      ``mitigate_style_bias`` (False; official flag ``--mitigate_style_bias``) over-samples the rare codes
+      first (:func:`i2ikit_gpunit.sampler_fit.mitigate_style_bias`).
     """
 
     method_name = "gpunit"
@@ -202,6 +208,9 @@ class GPUNIT(Method):
         vgg_weights: str | None = None,
         source_classes: int | list[int] = 0,
         target_classes: int | list[int] | None = None,
+        fit_sampler: bool = True,
+        sampler_epochs: int | None = None,
+        mitigate_style_bias: bool = False,
     ) -> None:
         super().__init__()
         if nef != ngf:
@@ -224,6 +233,12 @@ class GPUNIT(Method):
         self.target_classes = _class_list(target_classes, "target_classes")
         if self.target_classes is not None and set(self.source_classes) & set(self.target_classes):
             raise ValueError(f"source_classes {self.source_classes} and target_classes {self.target_classes} overlap")
+        if sampler_epochs is not None and int(sampler_epochs) < 0:
+            raise ValueError(f"sampler_epochs must be >= 0 or null (official int(2e6 / N)), got {sampler_epochs}")
+        self.fit_sampler = bool(fit_sampler)
+        self.sampler_epochs = None if sampler_epochs is None else int(sampler_epochs)
+        self.mitigate_style_bias = bool(mitigate_style_bias)
+        self.sampler_fit_info: dict[str, Any] | None = None
         if not 1 <= self.style_layer <= 10:
             raise ValueError(f"style_layer must be a discriminator layer index 1..10, got {style_layer}")
 
@@ -367,6 +382,47 @@ class GPUNIT(Method):
         # StarGAN-v2 r1_reg: 0.5 * mean_i ||d sum_j D(y_j) / d y_i||^2 = 0.5 * B^2 * i2ikit's r1_penalty (one logit per image)
         l_r1 = 0.5 * real.shape[0] ** 2 * r1_penalty(real, y) * self.lambda_r1
         return {"loss": l_adv + l_r1, "d_adv": l_adv.detach(), "r1": l_r1.detach()}
+
+    # ---- the latent sampler (official train_sampler, at every save) ---------------------------------
+    def before_export(self, data: ExportData) -> None:
+        """Fit the latent sampler before an export is written (the official code does it at every save).
+
+        ``G_ema``'s style codes of every target-domain image of stream ``target`` (one augmented pass, labels
+        filtered by :meth:`domain_of`), optionally :func:`~i2ikit_gpunit.sampler_fit.mitigate_style_bias`,
+        then a **fresh** sampler (official: a new ``_netT`` with PyTorch's default init per save) fitted by
+        :func:`~i2ikit_gpunit.sampler_fit.fit_sampler` for ``sampler_epochs`` epochs (``None``:
+        ``int(2e6 / N)``). Initialisation and fitting are seeded from ``data.step``. ``sampler_fit_info``
+        records ``{"step", "codes", "epochs", "final_loss"}``. Does nothing when ``fit_sampler`` is False."""
+        if not self.fit_sampler:
+            return
+        encoder = self.G_ema.style_encoder
+        was_training = encoder.training
+        encoder.eval()  # no normalisation or dropout inside: the mode changes nothing, as officially (eval)
+        try:
+            batches = ((images[self.domain_of(labels) == 1],) for images, labels in data.one_pass("target"))
+            codes = collect_style_codes(encoder, batches, allow_empty=True)
+        finally:
+            encoder.train(was_training)
+        if codes.shape[0] == 0:
+            raise ValueError(
+                "GP-UNIT: no target-domain image to fit the latent sampler on: stream 'target' holds no image "
+                f"with a label in target_classes={self.target_classes if self.target_classes is not None else 'null'} "
+                f"(source_classes={self.source_classes}); check them against the data's labels (or set "
+                "fit_sampler: false)")
+        if self.mitigate_style_bias:
+            codes = _mitigate(codes)
+        device = next(self.sampler.parameters()).device
+        codes = codes.to(device)
+        seed = int(data.step)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            fresh = Sampler(self.sampler.noise_dim, self.sampler.style_dim)
+        self.sampler.load_state_dict(fresh.state_dict())
+        epochs = int(2e6 / codes.shape[0]) if self.sampler_epochs is None else self.sampler_epochs
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        losses = _fit_sampler(self.sampler, codes, epochs=epochs, generator=gen)
+        self.sampler_fit_info = {"step": int(data.step), "codes": int(codes.shape[0]), "epochs": epochs,
+                                 "final_loss": losses[-1] if losses else None}
 
     # ---- inference ------------------------------------------------------------------------------
     @torch.no_grad()
