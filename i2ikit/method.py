@@ -140,6 +140,11 @@ class Method(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
+        """Raise ``FileNotFoundError`` naming what to prepare when a file or folder that the keyword arguments
+        point to is missing. Runs before any stage of a recipe trains, without building the model."""
+
+    @classmethod
     def values_from_data(cls, *, num_classes: int) -> dict[str, Any]:
         """Values that a recipe may set to ``auto`` and the trainer fills from the training data."""
         return {"num_classes": num_classes}

@@ -214,7 +214,9 @@ def test_registration_hook() -> None:
     assert registry.get("encoder", "gpunit_content_encoder").obj is ContentEncoder
     assert registry.get("generator", "gpunit_generator").obj is Generator
     assert registry.get("discriminator", "gpunit_discriminator").obj is Discriminator
-    assert len(list(registry.entries(plugin="gpunit"))) == 4
+    assert registry.get("method", "gpunit_prior").obj.__name__ == "GPUNITPrior"
+    assert registry.get("dataset", "gpunit_prior_images").obj.__name__ == "PriorImages"
+    assert len(list(registry.entries(plugin="gpunit"))) == 6
     assert i2ikit_gpunit.__version__ == "0.1.0"
 
 

@@ -148,7 +148,8 @@ class ImageFolder(LabeledImages):
 
     Classes are the sorted folder names unless ``classes`` fixes the set and order. Files are sorted
     by relative path so the item order is the same on every machine. ``exclude`` lists relative paths
-    (``"<class>/<file>"``) or names a text file of them, to skip known-bad images.
+    (``"<class>/<file>"``) or names a text file of them, to skip known-bad images. ``per_class`` keeps
+    the first N files of each class (e.g. GP-UNIT's ``--source_num 4000`` on AFHQ).
     """
 
     def __init__(
@@ -158,8 +159,11 @@ class ImageFolder(LabeledImages):
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
         *,
         exclude: Iterable[str] | str | os.PathLike | None = None,
+        per_class: int | None = None,
     ) -> None:
         self.root = Path(root)
+        if per_class is not None and int(per_class) < 1:
+            raise DataSourceError(f"image folder {str(self.root)!r}: per_class must be >= 1 or null, got {per_class}")
         layout = "expected one sub-folder per class with the images inside, e.g. ROOT/cat/001.jpg, ROOT/dog/002.png"
         if not self.root.is_dir():
             what = "is a file, not a folder" if self.root.exists() else "does not exist"
@@ -195,6 +199,8 @@ class ImageFolder(LabeledImages):
                     f"class folder {str(self.root / cls)!r} has no usable images ({why}); add images, remove the "
                     "folder, or pass `classes` to choose the classes to use"
                 )
+            if per_class is not None:
+                kept = kept[: int(per_class)]
             self.files.extend(f"{cls}/{r}" for r in kept)
             self.labels.extend([label] * len(kept))
         self.name = f"image_folder:{self.root}"

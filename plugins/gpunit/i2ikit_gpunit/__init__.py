@@ -48,6 +48,7 @@ from .official import (  # noqa: E402
 )
 from .method import GPUNIT  # noqa: E402
 from .prior import GPUNITPrior  # noqa: E402
+from .sampler_fit import collect_style_codes, fit_sampler, mitigate_style_bias, nearest_indices  # noqa: E402
 from .prior_data import PriorImages  # noqa: E402
 
 __all__ = [
@@ -81,6 +82,10 @@ __all__ = [
     "infer_generator_config",
     "GPUNIT",
     "GPUNITPrior",
+    "collect_style_codes",
+    "fit_sampler",
+    "mitigate_style_bias",
+    "nearest_indices",
     "PriorImages",
 ]
 

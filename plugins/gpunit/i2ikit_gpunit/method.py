@@ -46,10 +46,12 @@ from .official import (
     load_content_encoder,
     load_translation_model,
     read_checkpoint,
+    save_content_encoder,
+    save_translation_model,
 )
 from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
-__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView"]
+__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_vgg19"]
 
 _GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
 
@@ -68,9 +70,7 @@ class VGGPerceptualLoss(nn.Module):
 
         from i2ikit.eval.features import IMAGENET_MEAN, IMAGENET_STD, load_features_state
 
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"vgg_weights={str(path)!r}: no such file (torchvision vgg19-dcbb9e9d.pth)")
+        path = resolve_vgg19(weights)
         features = make_layers(cfgs["E"], batch_norm=False)[: self.SLICES[-1]]
         load_features_state(features, path, "vgg19")
         self.features = features.eval().requires_grad_(False)
@@ -92,6 +92,15 @@ class VGGPerceptualLoss(nn.Module):
         for w, fx, fy in zip(self.layer_weights, self.feats(x), self.feats(y)):
             loss = loss + w * F.l1_loss(fx, fy.detach())
         return loss
+
+
+def resolve_vgg19(weights: str | os.PathLike) -> Path:
+    """The local VGG19 file: ``weights`` is a path (file, or folder holding ``vgg19-dcbb9e9d.pth``) or
+    ``"auto"`` (``$I2IKIT_WEIGHTS``, ``~/.cache/i2ikit/weights``, torch hub's cache). Nothing is downloaded;
+    a missing file raises ``FileNotFoundError`` naming where it was looked for and where it comes from."""
+    from i2ikit.eval.weights import resolve_weights
+
+    return resolve_weights("vgg19", None if str(weights) == "auto" else weights)
 
 
 def _used_parts(generator: Generator) -> nn.Module:
@@ -164,7 +173,8 @@ class GPUNIT(Method):
     - ``lambda_content`` 1, ``lambda_style`` 50, ``lambda_mask`` 1, ``lambda_reconstruction`` 1,
       ``lambda_adv`` 1, ``lambda_r1`` 1 (the R1 term already carries the official 0.5).
     - ``lr`` 1e-4, ``betas`` (0, 0.99), ``weight_decay`` 1e-4, ``ema_decay`` 0.999.
-    - ``vgg_weights``: local torchvision ``vgg19-dcbb9e9d.pth`` for the reconstruction's VGG term
+    - ``vgg_weights``: local torchvision ``vgg19-dcbb9e9d.pth`` (a path, or ``auto``: the weights folders of
+      docs/weights.md) for the reconstruction's VGG term
       (loaded lazily at the first step). ``None`` drops the VGG term (not faithful; warns once).
     - ``source_classes`` (0) / ``target_classes`` (``None``: every class not in ``source_classes``, i.e.
       class 1 of a two-class folder): which dataset labels form the two domains.
@@ -261,6 +271,16 @@ class GPUNIT(Method):
         self._vgg: VGGPerceptualLoss | None = None
         self._warned: set[str] = set()
 
+    @classmethod
+    def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
+        if kwargs.get("vgg_weights") is not None:
+            resolve_vgg19(kwargs["vgg_weights"])
+        enc = kwargs.get("content_encoder")
+        if enc is not None and not Path(enc).is_file():
+            raise FileNotFoundError(
+                f"method.content_encoder={enc!r} does not exist. It is the Stage-I content encoder: the released "
+                "content_encoder.pt (docs/weights.md, GP-UNIT) or the content_encoder.pt of a gpunit_prior run's export")
+
     # ---- what the trainer needs ---------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
         return {"G": self._views["G"], "D": self.D}
@@ -333,7 +353,7 @@ class GPUNIT(Method):
                               "(the official loss is L1 + VGG)", stacklevel=3)
             return None
         if self._vgg is None:
-            self._vgg = VGGPerceptualLoss(self.vgg_weights)
+            self._vgg = VGGPerceptualLoss(resolve_vgg19(self.vgg_weights))
         self._vgg.to(a.device)
         return self._vgg(a, b)
 
@@ -423,6 +443,13 @@ class GPUNIT(Method):
         losses = _fit_sampler(self.sampler, codes, epochs=epochs, generator=gen)
         self.sampler_fit_info = {"step": int(data.step), "codes": int(codes.shape[0]), "epochs": epochs,
                                  "final_loss": losses[-1] if losses else None}
+
+    def write_export_files(self, directory: Path) -> None:
+        """The official files next to the safetensors: ``content_encoder.pt`` and ``translation_model.pt``
+        (``{'g_ema', 'sampler'}``, as ``train.py``'s ``{task}-{iter}.pt``), so an export folder also works with
+        the official ``inference.py`` and with :meth:`load_official`."""
+        save_content_encoder(self.content_encoder, directory / "content_encoder.pt")
+        save_translation_model(self.G_ema, self.sampler, directory / "translation_model.pt")
 
     # ---- inference ------------------------------------------------------------------------------
     @torch.no_grad()

@@ -719,8 +719,13 @@ def translate(
             if sampler is None:
                 raise ValueError("translate: latent-guided translation (no style image) needs the sampler")
             n = z.shape[0] if z is not None else (num_styles if num_styles is not None else b)
-            style = sample_styles(sampler, n, z=z, batch_stats=batch_stats, generator=generator_rng,
-                                  device=content.device)
+            if n == 1 and batch_stats and z is None:
+                # Batch statistics need two draws (the sampler's BatchNorm stays in training mode, as
+                # officially); draw two and keep the first.
+                style = sample_styles(sampler, 2, batch_stats=True, generator=generator_rng, device=content.device)[:1]
+            else:
+                style = sample_styles(sampler, n, z=z, batch_stats=batch_stats, generator=generator_rng,
+                                      device=content.device)
     n = style.shape[0]
     if b != n and 1 not in (b, n):
         raise ValueError(f"translate: {b} content images and {n} styles; the batches must match or one must be 1")

@@ -74,8 +74,9 @@ class GPUNITPrior(Method):
       ``flip_ratio`` (0.5: the style input is the flipped batch with probability 1 - 0.5).
     - ``lambda_app_rec`` 1, ``lambda_shape_rec`` 5, ``lambda_feat_dist`` 1, ``lambda_shape_dist`` 5,
       ``lambda_reg`` 0.001, ``lambda_class`` 1; ``lr`` 2e-4, ``betas`` (0.9, 0.999).
-    - ``vgg_weights``: local torchvision ``vgg19-dcbb9e9d.pth`` for the VGG term of ``L_arec``; ``None``
-      leaves it out (warns; not faithful).
+    - ``vgg_weights``: local torchvision ``vgg19-dcbb9e9d.pth`` (a path, or ``auto`` to look it up in the
+      weights folders, docs/weights.md) for the VGG term of ``L_arec``; ``None`` leaves it out (warns; not
+      faithful).
     - ``init_from``: start from a Stage-I snapshot (``prior_distillation-XXXXX.pt``) or an i2ikit export
       (read at construction only).
     """
@@ -116,11 +117,7 @@ class GPUNITPrior(Method):
         self.lambda_feat_dist, self.lambda_shape_dist = float(lambda_feat_dist), float(lambda_shape_dist)
         self.lambda_reg, self.lambda_class = float(lambda_reg), float(lambda_class)
         self.lr, self.betas = float(lr), (float(betas[0]), float(betas[1]))
-        self.vgg_weights = vgg_weights
-        if vgg_weights is not None and not Path(vgg_weights).is_file():
-            raise FileNotFoundError(f"vgg_weights={vgg_weights!r}: no such file. GP-UNIT's reconstruction loss uses "
-                                    "torchvision's VGG19 (vgg19-dcbb9e9d.pth, docs/weights.md); place it there or set "
-                                    "vgg_weights: null (not faithful)")
+        self.vgg_weights = vgg_weights  # resolved at the first step, so an export rebuilds without it
         self.autoencoder = PriorAutoEncoder(nf, num_classes, noise, input_size=img_size, embed_dim=embed_dim,
                                             init="kaiming")
         if init_from is not None:
@@ -128,6 +125,17 @@ class GPUNITPrior(Method):
         self._view = PriorTrainingView(self.autoencoder)
         self._vgg: nn.Module | None = None
         self._warned: set[str] = set()
+
+    @classmethod
+    def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
+        from .method import resolve_vgg19
+
+        if kwargs.get("vgg_weights") is not None:
+            resolve_vgg19(kwargs["vgg_weights"])
+        init = kwargs.get("init_from")
+        if init is not None and not Path(init).exists():
+            raise FileNotFoundError(f"method.init_from={init!r} does not exist (a prior_distillation-XXXXX.pt snapshot "
+                                    "or a gpunit_prior export folder)")
 
     def _init_from(self, path: str) -> None:
         p = Path(path)
@@ -168,9 +176,9 @@ class GPUNITPrior(Method):
                               "out (the official loss is MSE + VGG)", stacklevel=3)
             return None
         if self._vgg is None:
-            from .method import VGGPerceptualLoss
+            from .method import VGGPerceptualLoss, resolve_vgg19
 
-            self._vgg = VGGPerceptualLoss(self.vgg_weights)
+            self._vgg = VGGPerceptualLoss(resolve_vgg19(self.vgg_weights))
         self._vgg.to(a.device)
         return self._vgg(a, b)
 

@@ -53,8 +53,10 @@ def mask_from_image(img: Image.Image) -> Image.Image:
 
 
 class PriorImages(ImageFolder):
-    """Registered as dataset ``gpunit_prior_images``. ``root`` is a folder of class folders (or
-    ``dataset``: a registered image-folder dataset spec such as ``{type: glyphs, split: train}``)."""
+    """GP-UNIT Stage-I images with shape masks, single or cross-class pairs (synImageNet291 / ImageNet291).
+
+    Registered as dataset ``gpunit_prior_images``. ``root`` is a folder of class folders (or ``dataset``: a
+    registered image-folder dataset spec such as ``{type: glyphs, split: train}``)."""
 
     def __init__(
         self,
