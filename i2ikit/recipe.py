@@ -123,16 +123,25 @@ class Recipe:
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig | None = None
+    stages: dict[str, "Recipe"] = field(default_factory=dict)
+    """Recipes that run, in order, before this one (e.g. GP-UNIT's Stage I before Stage II)."""
     source: str | None = None
     """The file this recipe came from (not a recipe key)."""
 
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.train.run_dir or Path("runs") / self.name)
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("source")
+        d = {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+             for f in dataclasses.fields(self) if f.name not in ("source", "stages") for v in [getattr(self, f.name)]}
+        if self.stages:
+            d["stages"] = {name: stage.to_dict() for name, stage in self.stages.items()}
         return d
 
 
-_TOP_KEYS = {"name", "base", "method", "data", "train", "eval"}
+_TOP_KEYS = {"name", "base", "method", "data", "train", "eval", "stages"}
+_STAGE_REF = re.compile(r"\$\{stages\.([A-Za-z0-9_\-]+)\.(run_dir|export)\}")
 
 
 # ---- loading --------------------------------------------------------------------------------------
@@ -168,14 +177,32 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in _seen:
         raise RecipeError(f"{path}: circular `base:` chain: {' -> '.join(map(str, _seen + (path,)))}")
     data = _read_yaml(path)
-    base = data.pop("base", None)
-    if base is not None:
-        if not isinstance(base, str):
-            raise RecipeError(f"{path}: `base` must be a path string, got {base!r}")
-        base_path = (path.parent / base).resolve()
-        data = deep_merge(load_raw(base_path, _seen + (path,)), data)
+    data = _merge_base(data, path.parent, f"{path}", _seen + (path,))
     data.setdefault("name", path.stem)
+    stages = data.get("stages")
+    if stages is not None:
+        if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
+            raise RecipeError(f"{path}: `stages` must map stage names to recipes ({{prior: {{base: gpunit_prior.yaml, "
+                              f"train: {{...}}}}}}), got {stages!r}")
+        data["stages"] = {name: _merge_base(dict(spec), path.parent, f"{path}: stages.{name}", _seen + (path,))
+                          for name, spec in stages.items()}
+        for name, spec in data["stages"].items():
+            spec.setdefault("name", name)
+            if "stages" in spec:
+                raise RecipeError(f"{path}: stages.{name} has stages of its own; list every stage in the top recipe")
     return data
+
+
+def _merge_base(data: dict[str, Any], folder: Path, where: str, seen: tuple[Path, ...]) -> dict[str, Any]:
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise RecipeError(f"{where}: `base` must be a path string, got {base!r}")
+    base_path = (folder / base).resolve()
+    if not base_path.is_file():
+        raise RecipeError(f"{where}: base recipe {str(base_path)!r} does not exist (paths are relative to the recipe file)")
+    return deep_merge(load_raw(base_path, seen), data)  # without its own name, it takes the base's
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<command line>") -> dict[str, Any]:
@@ -336,6 +363,11 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     if unknown:
         key = sorted(unknown)[0]
         raise RecipeError(f"{where}: unknown top-level key {key!r}.{_suggest(key, _TOP_KEYS)} Valid keys: {', '.join(sorted(_TOP_KEYS - {'base'}))}")
+    stages: dict[str, Recipe] = {}
+    for stage_name, spec in (data.get("stages") or {}).items():
+        stages[stage_name] = validate(_substitute_stage_refs(spec, stages, f"{where}: stages.{stage_name}"),
+                                      source=f"{where}: stages.{stage_name}")
+    data = _substitute_stage_refs({k: v for k, v in data.items() if k != "stages"}, stages, where)
     for required in ("method", "data"):
         if required not in data:
             raise RecipeError(f"{where}: missing the `{required}:` section")
@@ -383,14 +415,37 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise RecipeError(f"{where}: name must be a simple string (letters, digits, _ . -), got {name!r}")
-    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, eval=eval_cfg, source=source)
+    runs = {stage_name: r.run_dir.resolve() for stage_name, r in stages.items()}
+    mine = Path(train_cfg.run_dir or Path("runs") / name).resolve()
+    clash = [n for n, d in runs.items() if d == mine] + [a for a in runs for b in runs if a < b and runs[a] == runs[b]]
+    if clash:
+        raise RecipeError(f"{where}: stage {clash[0]!r} would write into the same run folder as another stage; "
+                          "give each stage its own name or train.run_dir")
+    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, eval=eval_cfg, stages=stages, source=source)
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Load, merge, override and validate a recipe file."""
+    """Load, merge, override and validate a recipe file (and its stages, e.g. ``stages.prior.train.steps=10``)."""
     raw = load_raw(path)
     raw = apply_overrides(raw, overrides or [])
     return validate(raw, source=str(path))
+
+
+def _substitute_stage_refs(value: Any, stages: Mapping[str, Recipe], where: str) -> Any:
+    """Replace ``${stages.<name>.run_dir}`` / ``${stages.<name>.export}`` in every string of ``value``."""
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            if m.group(1) not in stages:
+                raise RecipeError(f"{where}: {m.group(0)} names no stage; stages: {', '.join(stages) or 'none'}")
+            run = stages[m.group(1)].run_dir
+            return str(run / "export" if m.group(2) == "export" else run)
+
+        return _STAGE_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute_stage_refs(v, stages, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_stage_refs(v, stages, where) for v in value]
+    return value
 
 
 class _Dumper(yaml.SafeDumper):

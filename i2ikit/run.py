@@ -23,16 +23,33 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from .train.trainer import Trainer
+    from .train.trainer import Trainer, check_inputs, finished_export
 
+    # Every stage's data and files are checked before the first one trains, so a missing dataset of the
+    # last stage does not surface after hours of the first.
+    try:
+        for stage in [*recipe.stages.values(), recipe]:
+            later = [s.run_dir for s in recipe.stages.values()]
+            print(f"{stage.name}: {check_inputs(stage, produced_by_stages=later)}")
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"error: {args.recipe}: {exc}\n(nothing was trained. What a recipe needs is listed at the top of the "
+              "recipe file; datasets: docs/datasets.md, weights: docs/weights.md)", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"recipe {args.recipe} is valid" + (f" ({len(recipe.stages)} stage(s) before it)" if recipe.stages else ""))
+        return 0
+    for name, stage in recipe.stages.items():
+        done = finished_export(stage)
+        if done is not None:
+            print(f"stage {name}: {done} already holds step {stage.train.steps}; skipped")
+            continue
+        print(f"stage {name}: training {stage.name} into {stage.run_dir}")
+        Trainer(stage).fit()
     try:
         trainer = Trainer(recipe)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {args.recipe}: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        print(f"recipe {args.recipe} is valid: {len(trainer.train_source)} training images in {len(trainer.train_source.classes)} classes")
-        return 0
     run_dir = trainer.fit()
     trainer.accelerator.print(f"done: {run_dir} (samples/, export/, state/)")
     return 0

@@ -6,7 +6,7 @@ import pytest
 
 from i2ikit.recipe import RecipeError, load_recipe, parse_value
 
-from conftest import ROOT, run_cli, tiny_recipe, write_yaml
+from conftest import ROOT, make_image_folder, run_cli, tiny_recipe, write_yaml
 
 
 def test_floats_parse_as_yaml_1_2():
@@ -57,3 +57,54 @@ def test_missing_data_is_an_error_before_training(tmp_path):
 def test_shipped_recipes_validate():
     for path in sorted((ROOT / "recipes").glob("*.yaml")):
         load_recipe(path)
+
+
+def test_stages_merge_their_base_substitute_run_paths_and_take_overrides(tmp_path):
+    from i2ikit.recipe import RecipeError
+
+    write_yaml(tmp_path / "first.yaml", tiny_recipe(tmp_path / "imgs", tmp_path / "first_run"))
+    main = {
+        "name": "second",
+        "stages": {"first": {"base": "first.yaml", "train": {"steps": 1}}},
+        "method": {"name": "gpunit", "content_encoder": "${stages.first.export}/content_encoder.pt"},
+        "data": {"train": {"type": "image_folder", "root": str(tmp_path / "imgs")}},
+        "train": {"run_dir": str(tmp_path / "second_run")},
+    }
+    path = write_yaml(tmp_path / "second.yaml", main)
+    r = load_recipe(path, ["stages.first.train.batch_size=3"])
+    first = r.stages["first"]
+    assert first.name == "tiny" and first.train.steps == 1 and first.train.batch_size == 3
+    assert r.method["content_encoder"] == str(tmp_path / "first_run" / "export" / "content_encoder.pt")
+    assert r.to_dict()["stages"]["first"]["train"]["steps"] == 1 and "source" not in r.to_dict()["stages"]["first"]
+    assert load_recipe(path, ["stages=null", "method.content_encoder=x.pt"]).stages == {}
+    with pytest.raises(RecipeError, match=r"\$\{stages.prior.export\} names no stage; stages: first"):
+        load_recipe(path, ["method.content_encoder=${stages.prior.export}/content_encoder.pt"])
+    with pytest.raises(RecipeError, match="same run folder"):
+        load_recipe(path, [f"train.run_dir={tmp_path / 'first_run'}"])
+
+
+@pytest.mark.parametrize("name", ["gpunit_prior", "gpunit_cat2dog", "gpunit_male2female", "gpunit_bird2dog",
+                                  "gpunit_bird2car"])
+def test_gpunit_paper_recipes_stop_before_training_and_say_what_to_prepare(name, tmp_path, monkeypatch, capsys):
+    from i2ikit.run import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("I2IKIT_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main([str(ROOT / "recipes" / f"{name}.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "data/ImageNet291/train" in err and "nothing was trained" in err and "docs/datasets.md" in err
+    assert not (tmp_path / "runs").exists()
+    if name != "gpunit_prior":  # without Stage I: the task's own data is checked next
+        assert main([str(ROOT / "recipes" / f"{name}.yaml"), "stages=null", "method.content_encoder=ce.pt"]) == 2
+        err = capsys.readouterr().err
+        assert "data/" in err and "does not exist" in err
+    # with the data in place, the missing VGG19 file is named with where it comes from
+    make_image_folder(tmp_path / "x", classes=2, per_class=2)
+    assert main([str(ROOT / "recipes" / "gpunit_cat2dog.yaml"), "stages=null", "method.content_encoder=ce.pt",
+                 f"data.train.root={tmp_path / 'x'}", "data.train.classes=[class_00, class_01]",
+                 "data.streams.source.classes=[class_00]", "data.streams.target.classes=[class_01]"]) == 2
+    err = capsys.readouterr().err
+    assert "vgg19-dcbb9e9d.pth" in err and "download.pytorch.org" in err
+    assert not (tmp_path / "runs").exists()

@@ -73,6 +73,36 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def check_inputs(recipe: Recipe, *, produced_by_stages: list[Path] = ()) -> str:
+    """Open the recipe's datasets and check the files its method names, without building the model.
+    Paths inside an earlier stage's run folder are made by that stage and are not checked. Returns a
+    one-line summary; raises with a message that says what to prepare."""
+    data = recipe.data
+    train = build_source(data.train)
+    counts = [f"{len(train)} training images in {len(train.classes)} classes"]
+    for stream, spec in (data.streams or {}).items():
+        source = build_source(spec) if "type" in spec else train.subset(spec["classes"], relabel=False)
+        counts.append(f"stream {stream}: {len(source)} images")
+    if data.samples:
+        build_source(data.samples)
+    cls = get_registry().get("method", recipe.method["name"]).obj
+    produced = [Path(p).resolve() for p in produced_by_stages]
+    kwargs = {k: v for k, v in recipe.method.items() if k != "name"
+              if not (isinstance(v, str) and any(Path(v).resolve().is_relative_to(p) for p in produced))}
+    cls.check_inputs(kwargs)
+    return "; ".join(counts)
+
+
+def finished_export(recipe: Recipe) -> Path | None:
+    """The run's export if it already holds the recipe's last step (a finished stage), else None."""
+    config = recipe.run_dir / "export" / "config.json"
+    try:
+        step = json.loads(config.read_text()).get("step")
+    except (OSError, ValueError):
+        return None
+    return config.parent if isinstance(step, int) and step >= recipe.train.steps else None
+
+
 class Trainer:
     def __init__(self, recipe: Recipe, *, accelerator: Accelerator | None = None) -> None:
         self.recipe = recipe
