@@ -215,3 +215,50 @@ def test_load_official_stage_one_snapshot(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a GP-UNIT Stage-I snapshot"):
         torch.save(src.content_encoder.state_dict(), tmp_path / "content_encoder.pt")
         GPUNITPrior.load_official(tmp_path / "content_encoder.pt")
+
+
+def test_two_stage_recipe_runs_stage_one_then_two_and_skips_a_finished_stage(tmp_path: Path, monkeypatch, capsys) -> None:
+    from i2ikit.run import main
+
+    syn = write_pairs(tmp_path / "syn", None)
+    images = write_pairs(tmp_path / "real", None, names=("a", "b", "c"), seed=1)
+    prior = {
+        "name": "prior", "method": {"name": "gpunit_prior", **TINY, "num_classes": "auto", "lambda_shape_rec": 0,
+                                    "lambda_shape_dist": 0},
+        "data": {"train": {"type": "gpunit_prior_images", "root": str(images), "masks": "none"},
+                 "streams": {"paired": {"type": "gpunit_prior_images", "root": str(syn), "masks": "none", "paired": True}},
+                 "new_size": 128, "crop": 128, "num_workers": 0},
+        "train": {"steps": 2, "batch_size": 2, "sample_every": 2, "save_every": 2, "sample_count": 2,
+                  "run_dir": str(tmp_path / "runs" / "prior"), "trackers": "none", "progress": False},
+    }
+    import yaml
+
+    (tmp_path / "prior.yaml").write_text(yaml.safe_dump(prior))
+    task = {
+        "name": "task",
+        "stages": {"prior": {"base": "prior.yaml"}},
+        "method": {"name": "gpunit", "img_size": 128, "nef": 4, "ngf": 4, "dis_nf": 4, "style_nef": 4, "style_dim": 8,
+                   "noise_dim": 4, "sampler_epochs": 2, "content_encoder": "${stages.prior.export}/content_encoder.pt",
+                   "source_classes": 0, "target_classes": 2},
+        "data": {"train": {"type": "image_folder", "root": str(images), "classes": CLASSES},
+                 "streams": {"source": {"classes": ["7_bird"]}, "target": {"classes": ["158_dog"]}},
+                 "new_size": 128, "crop": 128, "num_workers": 0},
+        "train": {"steps": 2, "batch_size": 2, "sample_every": 2, "save_every": 2, "sample_count": 2,
+                  "run_dir": str(tmp_path / "runs" / "task"), "trackers": "none", "progress": False},
+    }
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(task))
+    # a missing dataset of the last stage stops everything before the first stage trains
+    assert main([str(tmp_path / "task.yaml"), f"data.train.root={tmp_path / 'nowhere'}"]) == 2
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "runs").exists()
+    assert main([str(tmp_path / "task.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "stage prior: training" in out
+    enc = load_content_encoder(tmp_path / "runs" / "prior" / "export" / "content_encoder.pt", input_size=128)
+    model = i2ikit.build(pretrained=tmp_path / "runs" / "task" / "export")
+    for k, v in enc.state_dict().items():
+        if not k.endswith(("weight_u", "weight_v")):  # Stage II keeps the encoder in training mode: u, v move
+            assert torch.equal(model.content_encoder.state_dict()[k], v), k
+    assert (tmp_path / "runs" / "task" / "export" / "translation_model.pt").exists()
+    # a second run skips the finished stage and finds the task finished too
+    assert main([str(tmp_path / "task.yaml")]) == 0
+    assert "already holds step 2; skipped" in capsys.readouterr().out
