@@ -113,6 +113,11 @@ class EvalConfig:
     metric_options: dict[str, Any] = field(default_factory=dict)
     """Per-metric keyword arguments, e.g. ``{accuracy: {classifier: path}}``."""
     num_content: int = 100
+    styles_per_input: int = 1
+    """two_domain: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)."""
+    diversity_samples: int = 0
+    max_real_per_class: int = 1000
+    """0: every real image of the target classes."""
     seed: int = 0
 
 

@@ -109,3 +109,28 @@ def test_eval_cli_paper_protocol_on_export(domains, tmp_path, monkeypatch):
     row = json.loads((out / "metrics.json").read_text())["export"]["all"]
     assert row["fid_images_translated"] == 5 * STYLES and row["fid_images_real"] == 6
     assert row["lpips_diversity_samples_per_input"] == STYLES and row["dipd_images"] == 5 * STYLES
+
+
+@pytest.mark.filterwarnings("ignore:GP-UNIT")
+def test_paper_protocol_during_training(tmp_path):
+    """A recipe's eval: section runs the two_domain protocol with several styles per input on the EMA model."""
+    from i2ikit.recipe import validate
+    from i2ikit.train.trainer import Trainer
+
+    folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=4, size=64)
+    recipe = {
+        "name": "gpunit_eval",
+        "method": {"name": "gpunit", **{k: v for k, v in TINY_GPUNIT.items()}, "sampler_epochs": 1},
+        "data": {"train": {"type": "image_folder", "root": str(folder)},
+                 "streams": {"source": {"classes": ["class_00"]}, "target": {"classes": ["class_01"]}},
+                 "new_size": 64, "crop": 64, "num_workers": 0},
+        "train": {"steps": 2, "batch_size": 2, "sample_every": 100, "save_every": 100, "eval_every": 2,
+                  "run_dir": str(tmp_path / "run"), "trackers": "none", "progress": False},
+        "eval": {"protocol": "two_domain", "content": {"type": "image_folder", "root": str(folder), "classes": ["class_00"]},
+                 "targets": {"type": "image_folder", "root": str(folder), "classes": ["class_01"]},
+                 "metrics": ["dipd"], "metric_options": {"dipd": {"features": lambda x: x}}, "num_content": 3,
+                 "styles_per_input": 2, "max_real_per_class": 0},
+    }
+    Trainer(validate(recipe)).fit()
+    out = json.loads((tmp_path / "run" / "eval" / "step_00000002.json").read_text())["all"]
+    assert out["num_styles_per_input"] == 2 and out["dipd_images"] == 6 and out["dipd"] > 0

@@ -260,7 +260,9 @@ class Trainer:
             content = build_source(spec.content) if spec.content else self.train_source
             self._eval_sources = (content, targets)
         content, targets = self._eval_sources
-        settings = EvalSettings(protocol=spec.protocol, ks=spec.k, metrics=spec.metrics, num_content=spec.num_content, seed=spec.seed)
+        settings = EvalSettings(protocol=spec.protocol, ks=spec.k, metrics=spec.metrics, num_content=spec.num_content,
+                                styles_per_input=spec.styles_per_input, diversity_samples=spec.diversity_samples,
+                                max_real_per_class=spec.max_real_per_class, seed=spec.seed)
         was_training = self.method.training
         self.method.eval()
         try:
