@@ -9,8 +9,9 @@ import argparse
 import resource
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -39,7 +40,7 @@ def add_common_arguments(p: argparse.ArgumentParser, *, size: int, batch: int, c
 
 
 def bench_one(method: dict[str, Any], precision: str, args: argparse.Namespace, data_root: Path,
-              translate: Callable[[Any, dict], Any]) -> dict[str, Any]:
+              translate: Callable[[Any, dict], Any], stream_labels: Mapping[str, int] | None = None) -> dict[str, Any]:
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     from i2ikit.recipe import validate
@@ -59,7 +60,8 @@ def bench_one(method: dict[str, Any], precision: str, args: argparse.Namespace, 
     g = torch.Generator().manual_seed(0)
     batch = {
         s: ((torch.rand(args.batch, 3, args.size, args.size, generator=g) * 2 - 1).to(dev),
-            torch.randint(0, args.classes, (args.batch,), generator=g).to(dev))
+            (torch.randint(0, args.classes, (args.batch,), generator=g) if stream_labels is None
+             else torch.full((args.batch,), stream_labels[s])).to(dev))
         for s in trainer.method.data_streams
     }
 
@@ -87,7 +89,10 @@ def bench_one(method: dict[str, Any], precision: str, args: argparse.Namespace, 
     }
 
 
-def run(title: str, method: dict[str, Any], args: argparse.Namespace, translate: Callable[[Any, dict], Any]) -> list[dict]:
+def run(title: str, method: dict[str, Any], args: argparse.Namespace, translate: Callable[[Any, dict], Any],
+        stream_labels: Mapping[str, int] | None = None) -> list[dict]:
+    """``stream_labels``: one fixed label per data stream (e.g. a domain per stream) instead of random
+    labels in ``[0, args.classes)``."""
     from PIL import Image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +100,7 @@ def run(title: str, method: dict[str, Any], args: argparse.Namespace, translate:
         for c in range(args.classes):  # a labelled folder, so num_classes comes out right
             (data_root / f"c{c:04d}").mkdir(parents=True)
             Image.new("RGB", (args.size, args.size)).save(data_root / f"c{c:04d}" / "x.png")
-        rows = [bench_one(method, prec, args, data_root, translate) for prec in args.precision]
+        rows = [bench_one(method, prec, args, data_root, translate, stream_labels) for prec in args.precision]
     base = rows[0]
     print(f"\n{title} ({'tiny' if args.tiny else 'official'} widths), {args.size}px, batch {args.batch}, "
           f"device: {base['device']}, torch {torch.__version__}")
