@@ -84,7 +84,7 @@ def test_stages_merge_their_base_substitute_run_paths_and_take_overrides(tmp_pat
 
 
 @pytest.mark.parametrize("name", ["gpunit_prior", "gpunit_cat2dog", "gpunit_male2female", "gpunit_bird2dog",
-                                  "gpunit_bird2car"])
+                                  "gpunit_bird2car", "gpunit_dog2face"])
 def test_gpunit_paper_recipes_stop_before_training_and_say_what_to_prepare(name, tmp_path, monkeypatch, capsys):
     from i2ikit.run import main
 

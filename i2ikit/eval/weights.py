@@ -84,6 +84,19 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
         used_by=("gpunit reconstruction VGG loss (vgg_weights)",),
         description="VGG19 ImageNet classifier (torchvision IMAGENET1K_V1); GP-UNIT's perceptual loss",
     ),
+    # TreB1eN's InsightFace_Pytorch IR-SE50, as GP-UNIT's README links it. Published on Google Drive
+    # without a checksum: the digest is unknown and nothing can be verified. "" (not None) means unknown
+    # here only because tests/test_metrics.py checks `entry.sha256 in message` for every entry; both read
+    # as "unknown" everywhere in this module.
+    "ir_se50": WeightFile(
+        name="ir_se50",
+        filename="model_ir_se50.pth",
+        sha256="",
+        url="https://drive.google.com/file/d/1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn/view?usp=sharing",
+        used_by=("gpunit use_idloss",),
+        description="ArcFace IR-SE50 face embeddings (TreB1eN InsightFace_Pytorch, 112 px); GP-UNIT's identity "
+                    "loss. The URL is a Google-Drive page: download the file in a browser (curl gets the page)",
+    ),
     "alexnet": WeightFile(
         name="alexnet",
         filename="alexnet-owt-7be5be79.pth",

@@ -11,7 +11,9 @@ re-implemented, nothing copied):
 - **G step first** (official order): ``yhat, masks = G(E(x), y_)``, ``ybar = G(E(y), y_,
   use_skip=use_allskip)``; D called once on ``cat([yhat, y])`` at ``style_layer``;
   ``L = BCE(D(yhat), 1) + lambda_content * L1(E(yhat), c6(x)) + lambda_style * L1(f_D(yhat), f_D(y).detach())
-  + lambda_mask * sum_masks mean(m) + lambda_reconstruction * (L1(ybar, y) + VGG(ybar, y))``;
+  + lambda_mask * sum_masks mean(m) + lambda_reconstruction * (L1(ybar, y) + VGG(ybar, y))``, plus with
+  ``use_idloss`` ``lambda_id * mean(1 - cos(ArcFace(yhat), ArcFace(y)))`` (identity of the *target* image y;
+  official ``model/arcface/id_loss.py``, :class:`~i2ikit_gpunit.arcface.IDLoss`);
 - **D step**: ``yhat`` regenerated without gradients by the just-updated G from the same ``E(x)`` and
   ``y_``; ``BCE(D(y), 1) + BCE(D(yhat), 0) + R1`` with ``R1 = 0.5 * mean_i ||d D(y_i) / d y_i||^2``
   (StarGAN-v2's ``r1_reg``), D called once on ``cat([yhat, y])``;
@@ -20,7 +22,10 @@ re-implemented, nothing copied):
 Domains: the trainer draws two independent streams, ``source`` and ``target``, from one labelled data
 source. Images whose label is in ``source_classes`` form the source domain, those in
 ``target_classes`` (``None``: every other class) the target domain; each stream contributes the images of
-its own domain (see :meth:`GPUNIT.split_domains`).
+its own domain (see :meth:`GPUNIT.split_domains`). When the two streams have datasets of their own
+(``data.streams.<name>: {type: ...}``, e.g. AFHQ dogs and CelebA-HQ faces in different folders, each
+numbering its labels from 0), ``domains_from_streams=True`` makes the ``source`` stream the source domain
+and the ``target`` stream the target domain, without looking at labels.
 """
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ from .official import (
 )
 from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
-__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_vgg19"]
+__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "resolve_vgg19"]
 
 _GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
 
@@ -101,6 +106,15 @@ def resolve_vgg19(weights: str | os.PathLike) -> Path:
     from i2ikit.eval.weights import resolve_weights
 
     return resolve_weights("vgg19", None if str(weights) == "auto" else weights)
+
+
+def resolve_ir_se50(weights: str | os.PathLike) -> Path:
+    """The local ArcFace IR-SE50 file ``model_ir_se50.pth`` of the identity loss: ``weights`` is a path (file,
+    or folder holding it) or ``"auto"`` (the weights folders of docs/weights.md). Nothing is downloaded; a
+    missing file raises ``FileNotFoundError`` naming where it was looked for and where it comes from."""
+    from i2ikit.eval.weights import resolve_weights
+
+    return resolve_weights("ir_se50", None if str(weights) == "auto" else weights)
 
 
 def _used_parts(generator: Generator) -> nn.Module:
@@ -169,7 +183,12 @@ class GPUNIT(Method):
       (64): encoder / generator width (must be equal for the skips). ``dis_nf`` (64): D width.
       ``style_dim`` (256), ``style_nef`` (64): the generator's style encoder; ``noise_dim`` (128): sampler input.
     - ``style_layer`` (4; 5 for faces), ``use_allskip`` (False), ``flip_style`` (True; official flag
-      ``--not_flip_style`` = False), ``use_idloss`` (False; the ArcFace ID loss is not implemented).
+      ``--not_flip_style`` = False).
+    - ``use_idloss`` (False; official ``--use_idloss``, for Cat/Dog -> Face and Face -> MetFace): adds
+      ``lambda_id`` (1) x the ArcFace identity loss between the translation and the **target** image ``y``
+      (:class:`~i2ikit_gpunit.arcface.IDLoss`: frozen IR-SE50 in eval mode, face crop ``[35:223, 32:220]``
+      of the 256 px image, logged as ``id``). ``id_weights``: TreB1eN's ``model_ir_se50.pth`` (a path, or
+      ``auto``: the weights folders of docs/weights.md), loaded lazily at the first step; unused otherwise.
     - ``lambda_content`` 1, ``lambda_style`` 50, ``lambda_mask`` 1, ``lambda_reconstruction`` 1,
       ``lambda_adv`` 1, ``lambda_r1`` 1 (the R1 term already carries the official 0.5).
     - ``lr`` 1e-4, ``betas`` (0, 0.99), ``weight_decay`` 1e-4, ``ema_decay`` 0.999.
@@ -178,6 +197,9 @@ class GPUNIT(Method):
       (loaded lazily at the first step). ``None`` drops the VGG term (not faithful; warns once).
     - ``source_classes`` (0) / ``target_classes`` (``None``: every class not in ``source_classes``, i.e.
       class 1 of a two-class folder): which dataset labels form the two domains.
+    - ``domains_from_streams`` (False): the ``source`` stream is the source domain and the ``target`` stream
+      the target domain, labels ignored (``source_classes``/``target_classes`` are then unused): for streams
+      with datasets of their own (``data.streams.<name>: {type: ...}``), whose labels all start at 0.
     - ``fit_sampler`` (True): fit a fresh latent sampler on ``G_ema``'s style codes of the target training
       images before every training export, as the official code does at every save (``train_sampler``).
       ``sampler_epochs`` (``None``: the official ``int(2e6 / N)`` for N codes) sets its epochs;
@@ -205,6 +227,8 @@ class GPUNIT(Method):
         use_allskip: bool = False,
         flip_style: bool = True,
         use_idloss: bool = False,
+        lambda_id: float = 1.0,
+        id_weights: str | None = "auto",
         lambda_adv: float = 1.0,
         lambda_content: float = 1.0,
         lambda_style: float = 50.0,
@@ -218,6 +242,7 @@ class GPUNIT(Method):
         vgg_weights: str | None = None,
         source_classes: int | list[int] = 0,
         target_classes: int | list[int] | None = None,
+        domains_from_streams: bool = False,
         fit_sampler: bool = True,
         sampler_epochs: int | None = None,
         mitigate_style_bias: bool = False,
@@ -225,8 +250,8 @@ class GPUNIT(Method):
         super().__init__()
         if nef != ngf:
             raise ValueError(f"nef ({nef}) and ngf ({ngf}) must be equal: the dynamic skips take the encoder's c4/c3")
-        if use_idloss:
-            raise NotImplementedError("use_idloss: the ArcFace (IR-SE50) identity loss is not implemented yet")
+        if use_idloss and id_weights is None:
+            raise ValueError("use_idloss needs id_weights: TreB1eN's model_ir_se50.pth (a path, or auto; docs/weights.md)")
         if img_size < 64 or img_size & (img_size - 1):
             raise ValueError(f"img_size must be a power of two >= 64 (the content code is img_size/32 square and "
                              f"instance-normalised), got {img_size}")
@@ -239,6 +264,8 @@ class GPUNIT(Method):
         self.lr, self.betas, self.weight_decay = float(lr), (float(betas[0]), float(betas[1])), float(weight_decay)
         self.ema_decay = float(ema_decay)
         self.vgg_weights = vgg_weights
+        self.use_idloss, self.lambda_id, self.id_weights = bool(use_idloss), float(lambda_id), id_weights
+        self.domains_from_streams = bool(domains_from_streams)
         self.source_classes = _class_list(source_classes, "source_classes")
         self.target_classes = _class_list(target_classes, "target_classes")
         if self.target_classes is not None and set(self.source_classes) & set(self.target_classes):
@@ -268,13 +295,21 @@ class GPUNIT(Method):
         object.__setattr__(self, "_G_ema_parts", _used_parts(self.G_ema))
         self._pending: dict[int, tuple] = {}
         self._last_domain: dict[str, torch.Tensor] = {}
-        self._vgg: VGGPerceptualLoss | None = None
+        # Loss networks, built at the first step, are kept outside the module tree (object.__setattr__), so
+        # they are not exported, not checkpointed and not put in training mode with the method.
+        object.__setattr__(self, "_vgg", None)
+        object.__setattr__(self, "_idloss", None)
         self._warned: set[str] = set()
 
     @classmethod
     def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
         if kwargs.get("vgg_weights") is not None:
             resolve_vgg19(kwargs["vgg_weights"])
+        if kwargs.get("use_idloss"):
+            if kwargs.get("id_weights", "auto") is None:
+                raise ValueError("method.use_idloss needs method.id_weights: TreB1eN's model_ir_se50.pth (a path, "
+                                 "or auto; docs/weights.md)")
+            resolve_ir_se50(kwargs.get("id_weights", "auto"))
         enc = kwargs.get("content_encoder")
         if enc is not None and not Path(enc).is_file():
             raise FileNotFoundError(
@@ -322,7 +357,12 @@ class GPUNIT(Method):
         """``(x, y)``: the source-domain images of stream ``source`` and the target-domain images of stream
         ``target``. A stream holding none of its domain borrows from the other stream; if neither holds
         any, the last batch seen of that domain is reused (raises if there is none yet). The two batches
-        may differ in size; the translation pairs ``x[i]`` with ``y[i]``, cut to the shorter length."""
+        may differ in size; the translation pairs ``x[i]`` with ``y[i]``, cut to the shorter length.
+        With ``domains_from_streams``: all of stream ``source`` and all of stream ``target``, labels ignored."""
+        if self.domains_from_streams:
+            x, y = batch["source"][0], batch["target"][0]
+            n = min(x.shape[0], y.shape[0])
+            return x[:n], y[:n]
         streams = {name: batch[name] for name in ("source", "target")}
         out = []
         for d, (name, other) in enumerate((("source", "target"), ("target", "source"))):
@@ -353,9 +393,18 @@ class GPUNIT(Method):
                               "(the official loss is L1 + VGG)", stacklevel=3)
             return None
         if self._vgg is None:
-            self._vgg = VGGPerceptualLoss(resolve_vgg19(self.vgg_weights))
+            object.__setattr__(self, "_vgg", VGGPerceptualLoss(resolve_vgg19(self.vgg_weights)))
         self._vgg.to(a.device)
         return self._vgg(a, b)
+
+    def _identity(self, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The official ``IDLoss(yhat, y)`` (unweighted); IR-SE50 loaded at the first call."""
+        if self._idloss is None:
+            from .arcface import IDLoss
+
+            object.__setattr__(self, "_idloss", IDLoss(resolve_ir_se50(self.id_weights)))
+        self._idloss.to(yhat.device)
+        return self._idloss(yhat, y)
 
     def _prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         x, y = self.split_domains(batch)
@@ -380,8 +429,13 @@ class GPUNIT(Method):
         l_vgg = self._perceptual(ybar, y)
         l_rec = (l_l1 if l_vgg is None else l_l1 + l_vgg) * self.lambda_reconstruction
         total = l_adv + l_con + l_sty + l_msk + l_rec
-        out = {"loss": total, "g_adv": l_adv.detach(), "con": l_con.detach(), "sty": l_sty.detach(),
+        out = {"g_adv": l_adv.detach(), "con": l_con.detach(), "sty": l_sty.detach(),
                "msk": l_msk.detach(), "rec": l_rec.detach()}
+        if self.use_idloss:  # official: Lid = id_loss(yhat, y) * lambda_id, the last term of g_loss
+            l_id = self._identity(yhat, y) * self.lambda_id
+            total = total + l_id
+            out["id"] = l_id.detach()
+        out = {"loss": total, **out}
         if l_vgg is not None:
             out["rec_vgg"] = l_vgg.detach()
         return out
@@ -419,10 +473,13 @@ class GPUNIT(Method):
         was_training = encoder.training
         encoder.eval()  # no normalisation or dropout inside: the mode changes nothing, as officially (eval)
         try:
-            batches = ((images[self.domain_of(labels) == 1],) for images, labels in data.one_pass("target"))
+            batches = ((images if self.domains_from_streams else images[self.domain_of(labels) == 1],)
+                       for images, labels in data.one_pass("target"))
             codes = collect_style_codes(encoder, batches, allow_empty=True)
         finally:
             encoder.train(was_training)
+        if codes.shape[0] == 0 and self.domains_from_streams:
+            raise ValueError("GP-UNIT: stream 'target' holds no image to fit the latent sampler on")
         if codes.shape[0] == 0:
             raise ValueError(
                 "GP-UNIT: no target-domain image to fit the latent sampler on: stream 'target' holds no image "
