@@ -262,3 +262,25 @@ def test_two_stage_recipe_runs_stage_one_then_two_and_skips_a_finished_stage(tmp
     # a second run skips the finished stage and finds the task finished too
     assert main([str(tmp_path / "task.yaml")]) == 0
     assert "already holds step 2; skipped" in capsys.readouterr().out
+
+
+def test_vgg_term_uses_the_local_file_and_stays_out_of_the_export(tmp_path: Path) -> None:
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(0)
+    features = make_layers(cfgs["E"], batch_norm=False)
+    file = tmp_path / "vgg19-dcbb9e9d.pth"
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, file)
+    with_vgg = GPUNITPrior(**TINY, num_classes=3, vgg_weights=str(file))
+    plain = GPUNITPrior(**TINY, num_classes=3, vgg_weights=None)
+    plain.load_state_dict(with_vgg.state_dict())
+    batch = _batch()
+    torch.manual_seed(1)
+    a = with_vgg.ae_step(batch, with_vgg.networks())["arec"]
+    torch.manual_seed(1)
+    b = plain.ae_step(batch, plain.networks())["arec"]
+    assert a > b  # MSE + VGG vs MSE alone, same draws
+    assert not any("vgg" in k or "features" in k for k in with_vgg.state_dict())
+    GPUNITPrior.check_inputs({"vgg_weights": str(file)})
+    with pytest.raises(FileNotFoundError, match="vgg19-dcbb9e9d.pth"):
+        GPUNITPrior.check_inputs({"vgg_weights": str(tmp_path / "nope.pth")})

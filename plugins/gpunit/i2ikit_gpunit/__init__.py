@@ -47,6 +47,7 @@ from .official import (  # noqa: E402
     save_translation_model,
 )
 from .method import GPUNIT  # noqa: E402
+from .arcface import IDLoss, IRSE50, load_ir_se50  # noqa: E402
 from .prior import GPUNITPrior  # noqa: E402
 from .sampler_fit import collect_style_codes, fit_sampler, mitigate_style_bias, nearest_indices  # noqa: E402
 from .prior_data import PriorImages  # noqa: E402
@@ -82,6 +83,9 @@ __all__ = [
     "infer_generator_config",
     "GPUNIT",
     "GPUNITPrior",
+    "IDLoss",
+    "IRSE50",
+    "load_ir_se50",
     "collect_style_codes",
     "fit_sampler",
     "mitigate_style_bias",

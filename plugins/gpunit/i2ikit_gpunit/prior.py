@@ -123,7 +123,7 @@ class GPUNITPrior(Method):
         if init_from is not None:
             self._init_from(init_from)
         self._view = PriorTrainingView(self.autoencoder)
-        self._vgg: nn.Module | None = None
+        object.__setattr__(self, "_vgg", None)  # a loss network, not a child: never exported or checkpointed
         self._warned: set[str] = set()
 
     @classmethod
@@ -178,7 +178,7 @@ class GPUNITPrior(Method):
         if self._vgg is None:
             from .method import VGGPerceptualLoss, resolve_vgg19
 
-            self._vgg = VGGPerceptualLoss(resolve_vgg19(self.vgg_weights))
+            object.__setattr__(self, "_vgg", VGGPerceptualLoss(resolve_vgg19(self.vgg_weights)))
         self._vgg.to(a.device)
         return self._vgg(a, b)
 
