@@ -3,6 +3,7 @@ devices, ``accelerate launch -m i2ikit.run recipes/x.yaml key=value ...``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .recipe import RecipeError, load_recipe
@@ -25,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .train.trainer import Trainer, check_inputs, finished_export
 
+    main_process = int(os.environ.get("RANK", "0")) == 0  # set by torchrun / accelerate launch
+
     # Every stage's data and files are checked before the first one trains, so a missing dataset of the
     # last stage does not surface after hours of the first.
     try:
         for stage in [*recipe.stages.values(), recipe]:
             later = [s.run_dir for s in recipe.stages.values()]
-            print(f"{stage.name}: {check_inputs(stage, produced_by_stages=later)}")
+            summary = check_inputs(stage, produced_by_stages=later)
+            if main_process:
+                print(f"{stage.name}: {summary}")
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print(f"error: {args.recipe}: {exc}\n(nothing was trained. What a recipe needs is listed at the top of the "
               "recipe file; datasets: docs/datasets.md, weights: docs/weights.md)", file=sys.stderr)
@@ -41,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, stage in recipe.stages.items():
         done = finished_export(stage)
         if done is not None:
-            print(f"stage {name}: {done} already holds step {stage.train.steps}; skipped")
+            if main_process:
+                print(f"stage {name}: {done} already holds step {stage.train.steps}; skipped")
             continue
-        print(f"stage {name}: training {stage.name} into {stage.run_dir}")
-        Trainer(stage).fit()
+        if main_process:
+            print(f"stage {name}: training {stage.name} into {stage.run_dir}")
+        Trainer(stage).fit(last=False)
     try:
         trainer = Trainer(recipe)
     except (FileNotFoundError, ValueError, KeyError) as exc:

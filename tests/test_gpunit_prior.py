@@ -217,9 +217,8 @@ def test_load_official_stage_one_snapshot(tmp_path: Path) -> None:
         GPUNITPrior.load_official(tmp_path / "content_encoder.pt")
 
 
-def test_two_stage_recipe_runs_stage_one_then_two_and_skips_a_finished_stage(tmp_path: Path, monkeypatch, capsys) -> None:
-    from i2ikit.run import main
-
+def two_stage_recipe(tmp_path: Path) -> Path:
+    """A tiny Stage I + Stage II recipe (task.yaml, with the stage in prior.yaml) on data written here."""
     syn = write_pairs(tmp_path / "syn", None)
     images = write_pairs(tmp_path / "real", None, names=("a", "b", "c"), seed=1)
     prior = {
@@ -247,6 +246,13 @@ def test_two_stage_recipe_runs_stage_one_then_two_and_skips_a_finished_stage(tmp
                   "run_dir": str(tmp_path / "runs" / "task"), "trackers": "none", "progress": False},
     }
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(task))
+    return tmp_path / "task.yaml"
+
+
+def test_two_stage_recipe_runs_stage_one_then_two_and_skips_a_finished_stage(tmp_path: Path, capsys) -> None:
+    from i2ikit.run import main
+
+    two_stage_recipe(tmp_path)
     # a missing dataset of the last stage stops everything before the first stage trains
     assert main([str(tmp_path / "task.yaml"), f"data.train.root={tmp_path / 'nowhere'}"]) == 2
     assert "nowhere" in capsys.readouterr().err and not (tmp_path / "runs").exists()
@@ -284,3 +290,22 @@ def test_vgg_term_uses_the_local_file_and_stays_out_of_the_export(tmp_path: Path
     GPUNITPrior.check_inputs({"vgg_weights": str(file)})
     with pytest.raises(FileNotFoundError, match="vgg19-dcbb9e9d.pth"):
         GPUNITPrior.check_inputs({"vgg_weights": str(tmp_path / "nope.pth")})
+
+
+def test_two_stage_recipe_under_two_process_ddp(tmp_path: Path) -> None:
+    """Both stages in one torchrun launch: Stage I must not tear down the process group Stage II needs."""
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    task = two_stage_recipe(tmp_path)
+    out = run_cli(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                   "-m", "i2ikit.run", str(task)], env={"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert out.stdout.count("stage prior: training") == 1  # printed by rank 0 only
+    for run in ("prior", "task"):
+        assert len((tmp_path / "runs" / run / "losses.jsonl").read_text().splitlines()) == 2, run
+    assert (tmp_path / "runs" / "task" / "export" / "translation_model.pt").exists()

@@ -310,7 +310,9 @@ class Trainer:
                 update_ema(getattr(self.method, spec.target), self.raw_nets[spec.source], spec.decay, buffers=spec.buffers)
         return logged
 
-    def fit(self) -> Path:
+    def fit(self, *, last: bool = True) -> Path:
+        """Train to ``train.steps`` (resuming as the recipe says). ``last=False`` (an earlier stage of a
+        staged recipe) keeps the process group and Accelerate's state alive for the next stage."""
         acc = self.accelerator
         cfg = self.recipe.train
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -368,5 +370,16 @@ class Trainer:
             loader.close()
         if self.progress.step >= cfg.steps and start >= cfg.steps:
             acc.print(f"nothing to do: the run in {self.run_dir} already reached {cfg.steps} steps")
-        acc.end_training()
+        if last:
+            acc.end_training()
+        else:
+            for tracker in acc.trackers:
+                tracker.finish()
+            acc.wait_for_everyone()
+            from accelerate.state import AcceleratorState, GradientState
+
+            # The next stage builds its own Accelerator (its precision and accumulation may differ); the
+            # process group (PartialState) stays.
+            AcceleratorState._reset_state(reset_partial_state=False)
+            GradientState._reset_state()
         return self.run_dir

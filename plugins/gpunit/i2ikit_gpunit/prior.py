@@ -53,9 +53,10 @@ class PriorTrainingView(nn.Module):
             self.add_module(name, child)
 
     def forward(self, imgs: torch.Tensor, labels: torch.Tensor, n: int, flip_ratio: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                ) -> tuple[torch.Tensor, ...]:
         """``imgs`` = cat(x, xa, xb) with ``n`` images each. Returns ``(rec, rec_masks, trans_masks,
-        content, class_logits)``; ``trans_masks`` decode xa/xb's style and label with xb/xa's content."""
+        content, class_logits, dead)``; ``trans_masks`` decode xa/xb's style and label with xb/xa's content;
+        ``dead`` sums the unused style levels (see below)."""
         ae = self.owner
         noisy, content, style = ae.encode(imgs, flip_ratio)
         label_feat = ae.embed(labels)
@@ -63,7 +64,10 @@ class PriorTrainingView(nn.Module):
         style_ab = [[s[0][n:3 * n], s[1][n:3 * n]] for s in style]
         swapped = torch.cat([noisy[2 * n:3 * n], noisy[n:2 * n]])
         _, trans_masks = ae.decode(style_ab, label_feat[n:3 * n], swapped)
-        return rec, rec_masks, trans_masks, content, ae.classify(content)
+        # The decoder reads style levels 0..2 only; levels 3..5 are computed (as officially) but unused, so
+        # their convs get no gradient. ae_step adds 0 * dead so DDP sees every parameter take part.
+        dead = sum(level[0].sum() + level[1].sum() for level in style[3:])
+        return rec, rec_masks, trans_masks, content, ae.classify(content), dead
 
 
 class GPUNITPrior(Method):
@@ -207,12 +211,12 @@ class GPUNITPrior(Method):
                 "Give both datasets masks (mask_root: the official synImageNet291_mask / ImageNet291_mask downloads, "
                 "docs/datasets.md), or masks: image for line drawings, or set method.lambda_shape_rec=0 "
                 "method.lambda_shape_dist=0 (not faithful)")
-        rec, rec_masks, trans_masks, content, logits = nets["AE"](imgs, labels, n, self.flip_ratio)
+        rec, rec_masks, trans_masks, content, logits, dead = nets["AE"](imgs, labels, n, self.flip_ratio)
         vgg = self._perceptual(rec, imgs)
         l_arec = (F.mse_loss(rec, imgs) + (vgg if vgg is not None else 0.0)) * self.lambda_app_rec
         l_fdist = F.l1_loss(content[n:2 * n], content[2 * n:].detach()) * self.lambda_feat_dist
         l_reg = torch.linalg.vector_norm(content) * self.lambda_reg + F.cross_entropy(logits, labels) * self.lambda_class
-        total = l_arec + l_fdist + l_reg
+        total = l_arec + l_fdist + l_reg + 0.0 * dead  # zero gradients for the unused style levels (DDP)
         out = {"arec": l_arec.detach(), "fdist": l_fdist.detach(), "reg": l_reg.detach()}
         if masks is not None:
             small = F.interpolate(masks, size=rec_masks.shape[-2:], mode="bilinear", align_corners=False)
