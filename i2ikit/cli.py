@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,33 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 save(img, out / f"{f.stem}.png")
         columns = [("content", torch.cat([c for c, _ in outputs])), ("translation", torch.cat([r for _, r in outputs]))]
         what = f"{len(contents)} translations with {len(styles)} class image(s)"
+    elif args.style:  # exemplar-guided: every content image with the style of every style image
+        styles = _image_files(Path(args.style))
+        content = to_tensor(contents)
+        columns = [("content", content)]
+        for sf in styles:
+            style = to_tensor([sf])
+            result = torch.cat([model.translate(content[i:i + args.batch_size], style)
+                                for i in range(0, len(content), args.batch_size)])
+            columns.append((sf.stem, result))
+            for f, img in zip(contents, result):
+                save(img, out / f"{f.stem}_to_{sf.stem}.png")
+        what = f"{len(contents)} image(s) in the style of {len(styles)} image(s)"
+    elif args.num_styles:  # latent-guided: random styles drawn by the model (e.g. GP-UNIT's sampler)
+        if "num_styles" not in inspect.signature(model.translate).parameters:
+            print(f"error: {type(model).__name__} has no latent-guided translation (num_styles); use --style or "
+                  "--class-images", file=sys.stderr)
+            return 2
+        gen = torch.Generator().manual_seed(args.seed)
+        rows = []
+        for f in contents:
+            result = model.translate(to_tensor([f]), num_styles=args.num_styles, generator=gen)
+            rows.append(result)
+            for k, img in enumerate(result):
+                save(img, out / f"{f.stem}_{k}.png")
+        content = to_tensor(contents)
+        columns = [("content", content)] + [(f"style {k}", torch.stack([r[k] for r in rows])) for k in range(args.num_styles)]
+        what = f"{len(contents)} image(s) with {args.num_styles} random style(s) each"
     else:  # many-class: one image per target class index, and a grid of each input into every class
         count = getattr(model, "num_target_classes", None) or model.config["num_classes"]
         targets = list(range(int(count))) if args.all_classes else args.target_class
@@ -203,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--class-images", help="few-shot methods: a folder of K images of the target class (their codes are averaged)")
     target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
     target.add_argument("--all-classes", action="store_true", help="many-class methods: every class the model knows")
+    target.add_argument("--style", help="exemplar-guided: a style image or a folder of them (one output per content x style)")
+    target.add_argument("--num-styles", type=int, help="latent-guided (GP-UNIT): N random styles per content image")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the random styles (--num-styles)")
     sp.add_argument("--out", required=True)
     sp.add_argument("--size", type=int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
     sp.add_argument("--batch-size", type=int, default=16)
