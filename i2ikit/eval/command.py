@@ -45,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", default=["accuracy", "mfid", "mkid"])
     p.add_argument("--classifier", default=None, help="style/class classifier folder for translation accuracy")
     p.add_argument("--content-classifier", default=None, help="classifier of content labels for content accuracy")
-    p.add_argument("--features", default=None, help="feature extractor for FID/KID: 'inception' (default) or a classifier folder")
+    p.add_argument("--features", default=None,
+                   help="feature extractor for FID/KID: 'inception' (default, the TF FID Inception), 'stargan_v2' "
+                        "(StarGAN v2's torchvision ImageNet Inception-v3, as GP-UNIT's notebook) or a classifier folder")
     p.add_argument("--weights", default=None, help="folder of network weights (sets I2IKIT_WEIGHTS)")
     p.add_argument("--num-content", type=int, default=500)
     p.add_argument("--max-real", type=int, default=1000, help="real images drawn per target class; 0: all")
@@ -66,7 +68,10 @@ def metric_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         opts["accuracy"] = {"classifier": args.classifier}
     if args.content_classifier:
         opts["content_accuracy"] = {"classifier": args.content_classifier}
-    if args.features and args.features != "inception":
+    if args.features == "stargan_v2":
+        for name in ("fid", "mfid", "kid", "mkid"):
+            opts[name] = {"features": "stargan_v2"}
+    elif args.features and args.features != "inception":
         from .classifier import load_classifier
         from .classifier import classifier_features
 

@@ -9,6 +9,12 @@ standard ones here reproduce the published preprocessing exactly so numbers stay
   ``FeatureExtractorInceptionV3``, pool3 2048-d. [-1, 1] is mapped to uint8 [0, 255] by rounding
   (what saving to PNG and reading back gives), then torch-fidelity resizes to 299 x 299 with its
   TF1-compatible bilinear interpolation, exactly as torch-fidelity and torchmetrics do.
+* :func:`stargan_v2_inception_features` (``features="stargan_v2"``): StarGAN v2's FID network
+  (``metrics/fid.py``), which GP-UNIT's evaluation notebook uses: torchvision's ImageNet Inception-v3
+  run block by block up to ``Mixed_7c`` and a global average pool, 2048-d, with no ``transform_input``.
+  Preprocessing as StarGAN v2's ``get_eval_loader`` after its ``save_image``: [-1, 1] -> uint8 as
+  torchvision's ``save_image`` rounds (``floor(255 * (x + 1) / 2 + 0.5)``), PIL bilinear resize to
+  ``image_size`` (if given) and then to 299 x 299 (uint8 results), ``ToTensor`` and ImageNet mean/std.
 * :func:`vgg_conv5_features`: torchvision VGG16's ``relu5_3`` maps (FUNIT's "VGG conv5 features" for
   DIPD; the layer MUNIT's domain-invariant perceptual loss uses), ImageNet normalisation, native
   resolution (no resize: the network is fully convolutional up to conv5).
@@ -32,10 +38,13 @@ __all__ = [
     "CachedFeatures",
     "FeatureExtractor",
     "InceptionFeatures",
+    "StarGANv2InceptionFeatures",
     "VGGConv5Features",
     "batched",
     "default_extractor",
     "inception_features",
+    "save_image_uint8",
+    "stargan_v2_inception_features",
     "to_uint8",
     "vgg_conv5_features",
 ]
@@ -153,6 +162,90 @@ def vgg_conv5_features(
     return VGGConv5Features(weights, device, layer)
 
 
+def save_image_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> uint8 as StarGAN v2 saves its fakes: ``(x + 1) / 2`` clamped to [0, 1], then
+    torchvision ``save_image``'s ``mul(255).add_(0.5).clamp_(0, 255)`` and a cast (round half up)."""
+    return ((images.float() + 1) / 2).clamp(0, 1).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+
+
+def _pil_bilinear(images: Tensor, size: int) -> Tensor:
+    """Resize uint8 N x 3 x H x W to size x size with PIL's bilinear filter (what torchvision's
+    ``Resize`` does to a PIL image: antialiased when shrinking, uint8 results); same size: unchanged."""
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    import numpy as np
+    from PIL import Image
+
+    arrays = images.permute(0, 2, 3, 1).cpu().numpy()
+    out = [np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BILINEAR)) for a in arrays]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+class StarGANv2InceptionFeatures(nn.Module):
+    """StarGAN v2's FID features (``metrics/fid.py`` ``InceptionV3``), N x 2048, from a local
+    torchvision ``inception_v3_google-0cc3c7bd.pth``.
+
+    torchvision's Inception-v3 with its ImageNet weights, applied module by module: ``Conv2d_1a`` ..
+    ``Conv2d_2b``, max-pool 3/2, ``Conv2d_3b``, ``Conv2d_4a``, max-pool 3/2, ``Mixed_5b`` ..
+    ``Mixed_7c``, global average pool (no ``transform_input``: the model's ``forward`` is never
+    called; no dropout, no fc). Input: [-1, 1] images, quantised as saving a PNG with torchvision's
+    ``save_image`` does, resized with PIL bilinear to ``image_size`` (StarGAN v2's
+    ``Resize([img_size, img_size])``; ``None``: keep the size given) and then to 299 x 299
+    (``Resize([299, 299])``), scaled to [0, 1] and ImageNet-normalised, as ``get_eval_loader`` does.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+                 image_size: int | None = None) -> None:
+        super().__init__()
+        if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+            raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+        path = resolve_weights("inception_v3_torchvision", weights)
+        from torchvision.models import inception_v3
+
+        # weights=None: nothing is downloaded; aux_logits=True so the published file (which holds
+        # AuxLogits.*) loads strictly; init_weights=False skips the (slow, useless) random init.
+        net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        try:
+            net.load_state_dict(_load_state_dict(path), strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path} is not a torchvision inception_v3 state dict: {exc}") from None
+        self.blocks = nn.Sequential(
+            net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
+            net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
+            net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d,
+            net.Mixed_6e, net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, nn.AdaptiveAvgPool2d((1, 1)),
+        ).eval().requires_grad_(False).to(device)
+        self.image_size = image_size
+        self.weights_path = path
+        self.device = torch.device(device)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        """[-1, 1] N x 3 x H x W -> the ImageNet-normalised N x 3 x 299 x 299 batch StarGAN v2 feeds."""
+        x = save_image_uint8(_check_images(images).detach().cpu())
+        if self.image_size is not None:
+            x = _pil_bilinear(x, self.image_size)
+        x = _pil_bilinear(x, 299).to(self.device, torch.float32) / 255
+        return (x - self.mean) / self.std
+
+    def train(self, mode: bool = True) -> StarGANv2InceptionFeatures:
+        super().train(mode)
+        self.blocks.eval()  # batch norm always uses its running statistics
+        return self
+
+    @torch.no_grad()
+    def forward(self, images: Tensor) -> Tensor:
+        return self.blocks(self.preprocess(images)).flatten(1)
+
+
+def stargan_v2_inception_features(weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+                                  image_size: int | None = None) -> StarGANv2InceptionFeatures:
+    """StarGAN v2's (and GP-UNIT's notebook's) FID extractor; ``weights`` as in
+    :func:`~i2ikit.eval.weights.resolve_weights` for ``"inception_v3_torchvision"``."""
+    return StarGANv2InceptionFeatures(weights, device, image_size)
+
+
 def _module_device(obj: object) -> torch.device | None:
     """The device of an ``nn.Module``'s parameters (or buffers), else a ``.device`` attribute, else None."""
     if isinstance(obj, nn.Module):
@@ -229,21 +322,32 @@ class CachedFeatures:
         self._cache.clear()
 
 
+#: The weight file (a :data:`~i2ikit.eval.weights.KNOWN_WEIGHTS` key) of each standard extractor.
+EXTRACTOR_WEIGHTS = {"inception": "inception", "stargan_v2": "inception_v3_torchvision", "vgg16": "vgg16"}
+
+
 @functools.lru_cache(maxsize=8)
 def _default(kind: str, path: str, device: str) -> FeatureExtractor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind == "inception":
             return CachedFeatures(inception_features(path, device))
+        if kind == "stargan_v2":
+            return CachedFeatures(stargan_v2_inception_features(path, device))
         # DIPD maps are large (N x 512 x h x w) and are used batch by batch: not cached.
         return vgg_conv5_features(path, device)
 
 
-def default_extractor(kind: Literal["inception", "vgg16"], device: str | torch.device = "cpu") -> FeatureExtractor:
+def default_extractor(kind: Literal["inception", "stargan_v2", "vgg16"], device: str | torch.device = "cpu",
+                      weights: str | os.PathLike[str] | None = None) -> FeatureExtractor:
     """The standard extractor, built once per (weights file, device) and shared by all metrics.
 
-    The Inception one is a :class:`CachedFeatures`, so FID, mFID, KID and mKID fed the same group
+    ``"inception"``: the TF FID Inception; ``"stargan_v2"``: StarGAN v2's torchvision Inception;
+    ``"vgg16"``: DIPD's VGG. ``weights``: an explicit file or folder (else the usual search). The
+    Inception ones are :class:`CachedFeatures`, so FID, mFID, KID and mKID fed the same group
     extract each image set once.
     """
-    path = resolve_weights(kind)  # raises MissingWeightsError with the download instructions
+    if kind not in EXTRACTOR_WEIGHTS:
+        raise ValueError(f"unknown extractor {kind!r}; known: {', '.join(EXTRACTOR_WEIGHTS)}")
+    path = resolve_weights(EXTRACTOR_WEIGHTS[kind], weights)  # MissingWeightsError with download instructions
     return _default(kind, str(path), str(torch.device(device)))

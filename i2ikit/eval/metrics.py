@@ -351,24 +351,24 @@ class _FeatureMetric(Metric):
 
     def __init__(self, *, features: FeatureExtractor | str | None = None, weights: str | os.PathLike[str] | None = None,
                  device: str | torch.device = "cpu", batch_size: int = 50) -> None:
+        self._kind = "inception"
         if isinstance(features, str):
-            if features != "inception":
-                raise ValueError(f"features must be a callable, None or 'inception', got {features!r}")
-            features = None
+            if features not in self.STANDARD_FEATURES:
+                raise ValueError(f"features must be a callable, None or one of {self.STANDARD_FEATURES}, got {features!r}")
+            self._kind, features = features, None
         self._features = features
         self._weights = weights
         super().__init__(device=device, batch_size=batch_size)
 
+    #: Standard extractors by name: the TF FID Inception (the default) and StarGAN v2's torchvision
+    #: ImageNet Inception-v3 (GP-UNIT's evaluation notebook); ``weights=`` is the chosen one's file.
+    STANDARD_FEATURES: ClassVar[tuple[str, ...]] = ("inception", "stargan_v2")
+
     @property
     def features(self) -> FeatureExtractor:
-        """The extractor; the standard Inception one is loaded (from a local file) on first use."""
+        """The extractor; a standard one is loaded (from a local file) on first use."""
         if self._features is None:
-            if self._weights is not None:
-                from .features import _default
-
-                self._features = _default("inception", str(resolve_weights("inception", self._weights)), str(self.device))
-            else:
-                self._features = default_extractor("inception", self.device)
+            self._features = default_extractor(self._kind, self.device, self._weights)
         return self._features
 
     def _extract(self, images: Tensor) -> Tensor:

@@ -66,6 +66,16 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
         aliases=("pt_inception-2015-12-05-6726825d.pth",),
         alias_urls=("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",),
     ),
+    # torchvision's ImageNet Inception-v3 (IMAGENET1K_V1), what `models.inception_v3(pretrained=True)`
+    # loads in StarGAN v2's metrics/fid.py. Only the hash prefix in the file name is published here.
+    "inception_v3_torchvision": WeightFile(
+        name="inception_v3_torchvision",
+        filename="inception_v3_google-0cc3c7bd.pth",
+        sha256="0cc3c7bd",
+        url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+        used_by=("fid, mfid, kid, mkid with features='stargan_v2'",),
+        description="torchvision ImageNet Inception-v3 (IMAGENET1K_V1); StarGAN v2's and GP-UNIT's FID network",
+    ),
     "vgg16": WeightFile(
         name="vgg16",
         filename="vgg16-397923af.pth",
