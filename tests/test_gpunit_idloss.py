@@ -153,7 +153,7 @@ def test_g_step_adds_the_weighted_id_term_and_keeps_arcface_out_of_the_model(ir_
     torch.testing.assert_close(losses["loss"].detach(), others + losses["id"], rtol=1e-5, atol=1e-5)
     # the loss network is no part of the model: not exported, not checkpointed, never in training mode
     m.train()
-    assert not m._idloss.facenet.training
+    assert not m._idloss.module.facenet.training
     assert not any(k.startswith("_idloss") for k in m.state_dict()) and "_idloss" not in m.export_modules()
 
 

@@ -30,6 +30,7 @@ and the ``target`` stream the target domain, without looking at labels.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -54,6 +55,7 @@ from .official import (
     save_content_encoder,
     save_translation_model,
 )
+from .losses import LazyLoss, VGGPerceptualLoss, resolve_ir_se50, resolve_vgg19
 from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
 __all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "resolve_vgg19"]
@@ -61,60 +63,10 @@ __all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "r
 _GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
 
 
-class VGGPerceptualLoss(nn.Module):
-    """The official ``model/vgg.py`` ``VGGLoss``: torchvision VGG19 relu1_1, relu2_1, relu3_1, relu4_1,
-    relu5_1, each ``0.3 * L1(f(a), f(b).detach())``; input in [-1, 1] normalised with ``mean * 2 - 1`` and
-    ``std * 2`` of the ImageNet statistics. ``weights``: a local torchvision ``vgg19-dcbb9e9d.pth``
-    (nothing is downloaded)."""
+def _id_loss(weights: str) -> nn.Module:
+    from .arcface import IDLoss
 
-    SLICES = (2, 7, 12, 21, 30)  # features[:2] relu1_1, [2:7] relu2_1, [7:12] relu3_1, [12:21] relu4_1, [21:30] relu5_1
-
-    def __init__(self, weights: str | os.PathLike) -> None:
-        super().__init__()
-        from torchvision.models.vgg import cfgs, make_layers
-
-        from i2ikit.eval.features import IMAGENET_MEAN, IMAGENET_STD, load_features_state
-
-        path = resolve_vgg19(weights)
-        features = make_layers(cfgs["E"], batch_norm=False)[: self.SLICES[-1]]
-        load_features_state(features, path, "vgg19")
-        self.features = features.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 2 - 1, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 2, persistent=False)
-        self.layer_weights = [0.3] * 5
-
-    def feats(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - self.mean) / self.std
-        out, start = [], 0
-        for end in self.SLICES:
-            x = self.features[start:end](x)
-            out.append(x)
-            start = end
-        return out
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = x.new_zeros(())
-        for w, fx, fy in zip(self.layer_weights, self.feats(x), self.feats(y)):
-            loss = loss + w * F.l1_loss(fx, fy.detach())
-        return loss
-
-
-def resolve_vgg19(weights: str | os.PathLike) -> Path:
-    """The local VGG19 file: ``weights`` is a path (file, or folder holding ``vgg19-dcbb9e9d.pth``) or
-    ``"auto"`` (``$I2IKIT_WEIGHTS``, ``~/.cache/i2ikit/weights``, torch hub's cache). Nothing is downloaded;
-    a missing file raises ``FileNotFoundError`` naming where it was looked for and where it comes from."""
-    from i2ikit.eval.weights import resolve_weights
-
-    return resolve_weights("vgg19", None if str(weights) == "auto" else weights)
-
-
-def resolve_ir_se50(weights: str | os.PathLike) -> Path:
-    """The local ArcFace IR-SE50 file ``model_ir_se50.pth`` of the identity loss: ``weights`` is a path (file,
-    or folder holding it) or ``"auto"`` (the weights folders of docs/weights.md). Nothing is downloaded; a
-    missing file raises ``FileNotFoundError`` naming where it was looked for and where it comes from."""
-    from i2ikit.eval.weights import resolve_weights
-
-    return resolve_weights("ir_se50", None if str(weights) == "auto" else weights)
+    return IDLoss(resolve_ir_se50(weights))
 
 
 def _used_parts(generator: Generator) -> nn.Module:
@@ -297,8 +249,10 @@ class GPUNIT(Method):
         self._last_domain: dict[str, torch.Tensor] = {}
         # Loss networks, built at the first step, are kept outside the module tree (object.__setattr__), so
         # they are not exported, not checkpointed and not put in training mode with the method.
-        object.__setattr__(self, "_vgg", None)
-        object.__setattr__(self, "_idloss", None)
+        self._vgg = LazyLoss(None if vgg_weights is None else functools.partial(VGGPerceptualLoss, vgg_weights),
+                             "GP-UNIT: vgg_weights is null, the VGG19 term of the reconstruction loss is left out "
+                             "(the official loss is L1 + VGG)")
+        self._idloss = LazyLoss(functools.partial(_id_loss, id_weights) if use_idloss else None)
         self._warned: set[str] = set()
 
     @classmethod
@@ -385,27 +339,6 @@ class GPUNIT(Method):
         return x[:n], y[:n]
 
     # ---- losses -----------------------------------------------------------------------------------
-    def _perceptual(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
-        if self.vgg_weights is None:
-            if "vgg" not in self._warned:
-                self._warned.add("vgg")
-                warnings.warn("GP-UNIT: vgg_weights is null, the VGG19 term of the reconstruction loss is left out "
-                              "(the official loss is L1 + VGG)", stacklevel=3)
-            return None
-        if self._vgg is None:
-            object.__setattr__(self, "_vgg", VGGPerceptualLoss(resolve_vgg19(self.vgg_weights)))
-        self._vgg.to(a.device)
-        return self._vgg(a, b)
-
-    def _identity(self, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The official ``IDLoss(yhat, y)`` (unweighted); IR-SE50 loaded at the first call."""
-        if self._idloss is None:
-            from .arcface import IDLoss
-
-            object.__setattr__(self, "_idloss", IDLoss(resolve_ir_se50(self.id_weights)))
-        self._idloss.to(yhat.device)
-        return self._idloss(yhat, y)
-
     def _prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         x, y = self.split_domains(batch)
         with torch.no_grad():
@@ -426,13 +359,13 @@ class GPUNIT(Method):
         l_sty = F.l1_loss(sfeats[:n], sfeats[n:].detach()) * self.lambda_style
         l_msk = torch.stack([m.mean() for m in masks]).sum() * self.lambda_mask if masks else yhat.new_zeros(())
         l_l1 = F.l1_loss(ybar, y)
-        l_vgg = self._perceptual(ybar, y)
+        l_vgg = self._vgg(ybar, y)
         l_rec = (l_l1 if l_vgg is None else l_l1 + l_vgg) * self.lambda_reconstruction
         total = l_adv + l_con + l_sty + l_msk + l_rec
         out = {"g_adv": l_adv.detach(), "con": l_con.detach(), "sty": l_sty.detach(),
                "msk": l_msk.detach(), "rec": l_rec.detach()}
         if self.use_idloss:  # official: Lid = id_loss(yhat, y) * lambda_id, the last term of g_loss
-            l_id = self._identity(yhat, y) * self.lambda_id
+            l_id = self._idloss(yhat, y) * self.lambda_id
             total = total + l_id
             out["id"] = l_id.detach()
         out = {"loss": total, **out}

@@ -23,8 +23,8 @@ method ``gpunit`` reads.
 """
 from __future__ import annotations
 
+import functools
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,6 +35,7 @@ from torch import nn
 from i2ikit.method import Batch, Losses, Method, TrainStep
 
 from . import __version__
+from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
 from .networks import PriorAutoEncoder
 from .official import load_prior_autoencoder, read_checkpoint, save_content_encoder
 from .prior_data import split_item
@@ -127,13 +128,12 @@ class GPUNITPrior(Method):
         if init_from is not None:
             self._init_from(init_from)
         self._view = PriorTrainingView(self.autoencoder)
-        object.__setattr__(self, "_vgg", None)  # a loss network, not a child: never exported or checkpointed
-        self._warned: set[str] = set()
+        self._vgg = LazyLoss(None if vgg_weights is None else functools.partial(VGGPerceptualLoss, vgg_weights),
+                             "GP-UNIT Stage I: vgg_weights is null, the VGG19 term of the appearance loss is left out "
+                             "(the official loss is MSE + VGG)")
 
     @classmethod
     def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
-        from .method import resolve_vgg19
-
         if kwargs.get("vgg_weights") is not None:
             resolve_vgg19(kwargs["vgg_weights"])
         init = kwargs.get("init_from")
@@ -172,20 +172,6 @@ class GPUNITPrior(Method):
         return {"num_classes": num_classes}
 
     # ---- losses -------------------------------------------------------------------------------
-    def _perceptual(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
-        if self.vgg_weights is None:
-            if "vgg" not in self._warned:
-                self._warned.add("vgg")
-                warnings.warn("GP-UNIT Stage I: vgg_weights is null, the VGG19 term of the appearance loss is left "
-                              "out (the official loss is MSE + VGG)", stacklevel=3)
-            return None
-        if self._vgg is None:
-            from .method import VGGPerceptualLoss, resolve_vgg19
-
-            object.__setattr__(self, "_vgg", VGGPerceptualLoss(resolve_vgg19(self.vgg_weights)))
-        self._vgg.to(a.device)
-        return self._vgg(a, b)
-
     def _unpack(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
         x, l = batch["unpaired"]
         p, pl = batch["paired"]
@@ -212,7 +198,7 @@ class GPUNITPrior(Method):
                 "docs/datasets.md), or masks: image for line drawings, or set method.lambda_shape_rec=0 "
                 "method.lambda_shape_dist=0 (not faithful)")
         rec, rec_masks, trans_masks, content, logits, dead = nets["AE"](imgs, labels, n, self.flip_ratio)
-        vgg = self._perceptual(rec, imgs)
+        vgg = self._vgg(rec, imgs)
         l_arec = (F.mse_loss(rec, imgs) + (vgg if vgg is not None else 0.0)) * self.lambda_app_rec
         l_fdist = F.l1_loss(content[n:2 * n], content[2 * n:].detach()) * self.lambda_feat_dist
         l_reg = torch.linalg.vector_norm(content) * self.lambda_reg + F.cross_entropy(logits, labels) * self.lambda_class
