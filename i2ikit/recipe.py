@@ -420,13 +420,14 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
         raise RecipeError(f"{where}: name must be a simple string (letters, digits, _ . -), got {name!r}")
+    recipe = Recipe(name=name, method=method, data=data_cfg, train=train_cfg, eval=eval_cfg, stages=stages, source=source)
     runs = {stage_name: r.run_dir.resolve() for stage_name, r in stages.items()}
-    mine = Path(train_cfg.run_dir or Path("runs") / name).resolve()
-    clash = [n for n, d in runs.items() if d == mine] + [a for a in runs for b in runs if a < b and runs[a] == runs[b]]
+    clash = [n for n, d in runs.items() if d == recipe.run_dir.resolve()]
+    clash += [a for a in runs for b in runs if a < b and runs[a] == runs[b]]
     if clash:
         raise RecipeError(f"{where}: stage {clash[0]!r} would write into the same run folder as another stage; "
                           "give each stage its own name or train.run_dir")
-    return Recipe(name=name, method=method, data=data_cfg, train=train_cfg, eval=eval_cfg, stages=stages, source=source)
+    return recipe
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:

@@ -107,7 +107,7 @@ class Trainer:
     def __init__(self, recipe: Recipe, *, accelerator: Accelerator | None = None) -> None:
         self.recipe = recipe
         cfg = recipe.train
-        self.run_dir = Path(cfg.run_dir or Path("runs") / recipe.name)
+        self.run_dir = recipe.run_dir
         self.accelerator = accelerator or Accelerator(
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_steps=cfg.grad_accum or 1,
