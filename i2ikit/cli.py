@@ -95,6 +95,13 @@ def _load_model(spec: str, method: str | None, overrides: dict[str, Any]):
     return build(method, pretrained=path, **overrides)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import torch
 
@@ -232,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
     target.add_argument("--all-classes", action="store_true", help="many-class methods: every class the model knows")
     target.add_argument("--style", help="exemplar-guided: a style image or a folder of them (one output per content x style)")
-    target.add_argument("--num-styles", type=int, help="latent-guided (GP-UNIT): N random styles per content image")
+    target.add_argument("--num-styles", type=_positive_int, help="latent-guided (GP-UNIT): N random styles per content image")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random styles (--num-styles)")
     sp.add_argument("--out", required=True)
     sp.add_argument("--size", type=int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")

@@ -56,6 +56,8 @@ class ExportData:
     """What the trainer offers a method just before it writes an export (:meth:`Method.before_export`)."""
 
     step: int
+    seed: int
+    """The recipe's ``train.seed``: seed post-hoc fits with ``(seed, step)``."""
     device: torch.device
     batch_size: int
     one_pass: Callable[[str], Iterator[tuple[torch.Tensor, torch.Tensor]]]
@@ -155,7 +157,8 @@ class Method(nn.Module):
 
     def before_export(self, data: ExportData) -> None:
         """Post-hoc fitting that every training export should hold (e.g. GP-UNIT's latent sampler, which
-        the official code fits at each save). Runs on the main process only; default: nothing."""
+        the official code fits at each save). The trainer runs it on the main process, at most once per step,
+        before an export or a training-time evaluation; default: nothing."""
 
     def write_export_files(self, directory: Path) -> None:
         """Extra files for an export besides ``config.json`` and the safetensors, e.g. an official-format

@@ -3,7 +3,6 @@ devices, ``accelerate launch -m i2ikit.run recipes/x.yaml key=value ...``."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .recipe import RecipeError, load_recipe
@@ -26,19 +25,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .train.trainer import Trainer, check_inputs, finished_export
 
-    main_process = int(os.environ.get("RANK", "0")) == 0  # set by torchrun / accelerate launch
-
     # Every stage's data and files are checked before the first one trains, so a missing dataset of the
-    # last stage does not surface after hours of the first.
-    try:
-        for stage in [*recipe.stages.values(), recipe]:
-            later = [s.run_dir for s in recipe.stages.values()]
-            summary = check_inputs(stage, produced_by_stages=later)
-            if main_process:
-                print(f"{stage.name}: {summary}")
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"error: {args.recipe}: {exc}\n(nothing was trained. What a recipe needs is listed at the top of the "
-              "recipe file; datasets: docs/datasets.md, weights: docs/weights.md)", file=sys.stderr)
+    # last stage does not surface after hours of the first. One process checks (datasets may build a
+    # cache on first use) and tells the others.
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list, parse_flag_from_env
+
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as Accelerator() reads it
+    failed = [False]
+    if state.is_main_process:
+        produced = [s.run_dir for s in recipe.stages.values()]
+        try:
+            for stage in [*recipe.stages.values(), recipe]:
+                print(f"{stage.name}: {check_inputs(stage, produced_by_stages=produced)}")
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            print(f"error: {args.recipe}: {exc}\n(nothing was trained. What a recipe needs is listed at the top of "
+                  "the recipe file; datasets: docs/datasets.md, weights: docs/weights.md)", file=sys.stderr)
+            failed = [True]
+    if state.num_processes > 1:
+        broadcast_object_list(failed)
+    if failed[0]:
         return 2
     if args.check:
         print(f"recipe {args.recipe} is valid" + (f" ({len(recipe.stages)} stage(s) before it)" if recipe.stages else ""))
@@ -46,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, stage in recipe.stages.items():
         done = finished_export(stage)
         if done is not None:
-            if main_process:
+            if state.is_main_process:
                 print(f"stage {name}: {done} already holds step {stage.train.steps}; skipped")
             continue
-        if main_process:
+        if state.is_main_process:
             print(f"stage {name}: training {stage.name} into {stage.run_dir}")
         Trainer(stage).fit(last=False)
     try:

@@ -134,3 +134,32 @@ def test_paper_protocol_during_training(tmp_path):
     Trainer(validate(recipe)).fit()
     out = json.loads((tmp_path / "run" / "eval" / "step_00000002.json").read_text())["all"]
     assert out["num_styles_per_input"] == 2 and out["dipd_images"] == 6 and out["dipd"] > 0
+
+
+@pytest.mark.filterwarnings("ignore:GP-UNIT")
+def test_training_time_eval_uses_a_sampler_fitted_at_that_step(tmp_path, monkeypatch):
+    """Evaluation before the first export must not draw styles from an unfitted (random) sampler."""
+    from i2ikit.recipe import validate
+    from i2ikit.train.trainer import Trainer
+    from i2ikit_gpunit import GPUNIT
+
+    seen = []
+    original = GPUNIT.translate
+
+    def spy(self, *args, **kwargs):
+        seen.append(getattr(self, "sampler_fit_info", {}).get("step"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPUNIT, "translate", spy)
+    folder = make_image_folder(tmp_path / "imgs", classes=2, per_class=4, size=64)
+    recipe = {
+        "name": "gpunit_eval",
+        "method": {"name": "gpunit", **TINY_GPUNIT, "sampler_epochs": 1},
+        "data": {"train": {"type": "image_folder", "root": str(folder)}, "new_size": 64, "crop": 64, "num_workers": 0},
+        "train": {"steps": 2, "batch_size": 2, "sample_every": 100, "save_every": 100, "eval_every": 1,
+                  "run_dir": str(tmp_path / "run"), "trackers": "none", "progress": False},
+        "eval": {"protocol": "two_domain", "targets": {"type": "image_folder", "root": str(folder), "classes": ["class_01"]},
+                 "metrics": ["dipd"], "metric_options": {"dipd": {"features": lambda x: x}}, "num_content": 2},
+    }
+    Trainer(validate(recipe)).fit()
+    assert seen and set(seen) == {1, 2}  # eval at step 1 (no export yet) already used a sampler fitted at step 1

@@ -214,3 +214,17 @@ def test_export_hooks_see_one_augmented_pass_per_stream(tmp_path, image_folder, 
     assert sum(len(y) for _, y in seen["content"]) == 18 and seen["content"][0][0] == (2, 3, 32, 32)
     assert [lab for _, y in seen["class"] for lab in y] == [1] * 6
     assert (run / "export" / "extra.txt").exists()
+
+
+def test_a_run_interrupted_while_exporting_its_last_step_exports_when_rerun(tmp_path, image_folder):
+    import shutil
+
+    from i2ikit.train.trainer import finished_export
+
+    recipe = validate(tiny_recipe(image_folder, tmp_path / "run", steps=2, save_every=2, sample_every=100))
+    Trainer(recipe).fit()
+    shutil.rmtree(tmp_path / "run" / "export")  # the state of step 2 was published, its export never written
+    assert finished_export(recipe) is None
+    Trainer(recipe).fit()
+    assert finished_export(recipe) == tmp_path / "run" / "export"
+    assert len((tmp_path / "run" / "losses.jsonl").read_text().splitlines()) == 2  # nothing was trained again

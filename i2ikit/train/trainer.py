@@ -20,6 +20,7 @@ from typing import Any, Iterator, Mapping
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from torch.utils.data import DataLoader, Dataset
 
 from ..api import build
 from ..data import EvalTransform, TrainTransform, load_item, make_stream_loader, stable_hash
@@ -101,6 +102,23 @@ def finished_export(recipe: Recipe) -> Path | None:
     except (OSError, ValueError):
         return None
     return config.parent if isinstance(step, int) and step >= recipe.train.steps else None
+
+
+class _OnePass(Dataset):
+    """Every item of a source once, augmented with a per-item seed (so workers change nothing)."""
+
+    def __init__(self, source: Any, transform: Any, key: tuple) -> None:
+        self.source, self.transform, self.key = source, transform, key
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
+        return load_item(self.source, i, self.transform, random.Random(stable_hash(*self.key, i)))
+
+
+def _stack_items(items: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([t for t, _ in items]), torch.stack([torch.as_tensor(lab) for _, lab in items])
 
 
 class Trainer:
@@ -196,17 +214,23 @@ class Trainer:
         step = self.progress.step
 
         def one_pass(stream: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            source = self.stream_sources[stream]
-            for start in range(0, len(source), cfg.batch_size):
-                items = [load_item(source, i, self.train_transform, random.Random(stable_hash(cfg.seed, "export", step, stream, i)))
-                         for i in range(start, min(start + cfg.batch_size, len(source)))]
-                yield (torch.stack([t for t, _ in items]).to(device),
-                       torch.stack([torch.as_tensor(lab) for _, lab in items]).to(device))
+            items = _OnePass(self.stream_sources[stream], self.train_transform, (cfg.seed, "export", step, stream))
+            loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=self.recipe.data.num_workers,
+                                collate_fn=_stack_items)
+            for images, labels in loader:
+                yield images.to(device), labels.to(device)
 
-        return ExportData(step=step, device=device, batch_size=cfg.batch_size, one_pass=one_pass)
+        return ExportData(step=step, seed=cfg.seed, device=device, batch_size=cfg.batch_size, one_pass=one_pass)
+
+    def prepare_inference(self) -> None:
+        """Run the method's post-hoc fitting (:meth:`Method.before_export`, e.g. GP-UNIT's latent sampler)
+        once per step, before the model is exported or evaluated, so neither sees a stale fit."""
+        if getattr(self, "_prepared_at", None) != self.progress.step:
+            self.method.before_export(self.export_data())
+            self._prepared_at = self.progress.step
 
     def export(self) -> Path:
-        self.method.before_export(self.export_data())
+        self.prepare_inference()
         return self.method.save_pretrained(self.run_dir / "export", extra={"recipe": self.recipe.to_dict(), "step": self.progress.step})
 
     # ---- data -------------------------------------------------------------------------------------
@@ -260,6 +284,7 @@ class Trainer:
             content = build_source(spec.content) if spec.content else self.train_source
             self._eval_sources = (content, targets)
         content, targets = self._eval_sources
+        self.prepare_inference()
         settings = EvalSettings(protocol=spec.protocol, ks=spec.k, metrics=spec.metrics, num_content=spec.num_content,
                                 styles_per_input=spec.styles_per_input, diversity_samples=spec.diversity_samples,
                                 max_real_per_class=spec.max_real_per_class, seed=spec.seed)
@@ -370,6 +395,10 @@ class Trainer:
             loader.close()
         if self.progress.step >= cfg.steps and start >= cfg.steps:
             acc.print(f"nothing to do: the run in {self.run_dir} already reached {cfg.steps} steps")
+            if finished_export(self.recipe) is None:  # interrupted while exporting its last step
+                if acc.is_main_process:
+                    self.export()
+                acc.wait_for_everyone()
         if last:
             acc.end_training()
         else:

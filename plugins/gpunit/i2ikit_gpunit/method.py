@@ -398,7 +398,7 @@ class GPUNIT(Method):
         filtered by :meth:`domain_of`), optionally :func:`~i2ikit_gpunit.sampler_fit.mitigate_style_bias`,
         then a **fresh** sampler (official: a new ``_netT`` with PyTorch's default init per save) fitted by
         :func:`~i2ikit_gpunit.sampler_fit.fit_sampler` for ``sampler_epochs`` epochs (``None``:
-        ``int(2e6 / N)``). Initialisation and fitting are seeded from ``data.step``. ``sampler_fit_info``
+        ``int(2e6 / N)``). Initialisation and fitting are seeded from the run's seed and ``data.step``. ``sampler_fit_info``
         records ``{"step", "codes", "epochs", "final_loss"}``. Does nothing when ``fit_sampler`` is False."""
         if not self.fit_sampler:
             return
@@ -423,7 +423,9 @@ class GPUNIT(Method):
             codes = _mitigate(codes)
         device = next(self.sampler.parameters()).device
         codes = codes.to(device)
-        seed = int(data.step)
+        from i2ikit.data import stable_hash
+
+        seed = stable_hash("sampler", data.seed, data.step) % 2**63
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             fresh = Sampler(self.sampler.noise_dim, self.sampler.style_dim)

@@ -228,8 +228,9 @@ class GPUNITPrior(Method):
         was = ae.training
         ae.eval()
         try:
-            _, content_a, style_a = ae.encode(img_a, 1.0)
-            _, content_b, _ = ae.encode(img_b, 1.0)
+            # the clean codes, without encode()'s flip draw and noise: a sample grid must not consume the
+            # training RNG
+            content_a, content_b, style_a = ae.contentE(img_a), ae.contentE(img_b), ae.styleE(img_a)
             label_a = ae.embed(pl[:, 0].long())
             rec, mask_pred = ae.decode(style_a, label_a, content_a)
             _, mask_swap = ae.decode(style_a, label_a, content_b)

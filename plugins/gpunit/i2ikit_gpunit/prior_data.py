@@ -76,6 +76,10 @@ class PriorImages(ImageFolder):
             from i2ikit.plugins import get_registry
 
             spec = dict(dataset)
+            ignored = sorted(set(spec) & {"per_class", "exclude", "classes"})
+            if ignored:
+                raise DataSourceError(f"gpunit_prior_images: give {ignored} to gpunit_prior_images itself, not inside "
+                                      f"`dataset` (only the folder of {spec.get('type')!r} is used)")
             inner = get_registry().get("dataset", spec.pop("type")).obj(**spec)
             if not isinstance(inner, ImageFolder):
                 raise DataSourceError(f"gpunit_prior_images: dataset {dataset!r} is not an image folder")
