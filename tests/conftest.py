@@ -75,3 +75,38 @@ def _fresh_accelerate_state():
         PartialState._reset_state()
     except Exception:
         pass
+
+
+class NetworkUsed(AssertionError):
+    """Raised when a test reaches for the internet (weights must come from local files only)."""
+
+
+def _no_network(*args, **kwargs):
+    raise NetworkUsed(f"network access attempted: {args[:2]}")
+
+
+@pytest.fixture
+def offline_weights(monkeypatch, tmp_path):
+    """Cut every path to the internet and hide any real weight caches, so metric tests see only the
+    files they write themselves."""
+    import socket
+    import urllib.request
+
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inc
+    import torchvision.models._api as tv_api
+
+    from i2ikit.eval import features
+
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", _no_network)
+    monkeypatch.setattr(tf_inc, "load_state_dict_from_url", _no_network)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("I2IKIT_WEIGHTS", raising=False)
+    features._default.cache_clear()
+    yield
+    features._default.cache_clear()

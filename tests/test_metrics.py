@@ -2,8 +2,6 @@
 resolver and the standard extractors built from fake local weight files, all with the network cut."""
 from __future__ import annotations
 
-import socket
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -41,35 +39,7 @@ from i2ikit.eval.weights import (
 )
 
 
-class NetworkUsed(AssertionError):
-    pass
-
-
-def _no_network(*args, **kwargs):
-    raise NetworkUsed(f"network access attempted: {args[:2]}")
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch, tmp_path):
-    """Cut every path to the internet and hide any real weight caches."""
-    monkeypatch.setattr(socket.socket, "connect", _no_network)
-    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", _no_network)
-    import torchvision.models._api as tv_api
-
-    monkeypatch.setattr(tv_api, "load_state_dict_from_url", _no_network)
-    import torch_fidelity.feature_extractor_inceptionv3 as tf_inc
-
-    monkeypatch.setattr(tf_inc, "load_state_dict_from_url", _no_network)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.delenv("I2IKIT_WEIGHTS", raising=False)
-    from i2ikit.eval import features
-
-    features._default.cache_clear()
-    yield
-    features._default.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline_weights")  # conftest: no internet, no real weight caches
 
 
 def rng(seed: int = 0) -> np.random.Generator:

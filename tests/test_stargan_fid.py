@@ -3,8 +3,6 @@ local file, StarGAN v2's preprocessing, and the metric / CLI option. Random weig
 published file; every image costs an Inception forward at 299 px, so the sets are tiny."""
 from __future__ import annotations
 
-import socket
-import urllib.request
 
 import numpy as np
 import pytest
@@ -25,26 +23,7 @@ from i2ikit.eval.weights import KNOWN_WEIGHTS, MissingWeightsError
 FILENAME = "inception_v3_google-0cc3c7bd.pth"
 
 
-def _no_network(*args, **kwargs):
-    raise AssertionError(f"network access attempted: {args[:2]}")
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch, tmp_path):
-    monkeypatch.setattr(socket.socket, "connect", _no_network)
-    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", _no_network)
-    import torchvision.models._api as tv_api
-
-    monkeypatch.setattr(tv_api, "load_state_dict_from_url", _no_network)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.delenv("I2IKIT_WEIGHTS", raising=False)
-    from i2ikit.eval import features
-
-    features._default.cache_clear()
-    yield
-    features._default.cache_clear()
+pytestmark = pytest.mark.usefixtures("offline_weights")  # conftest: no internet, no real weight caches
 
 
 @pytest.fixture(scope="module")
