@@ -1,11 +1,13 @@
 """``i2ikit.build`` and ``i2ikit.list_models``: the timm-style front door."""
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
-from .method import Method, read_export_config
+from .errors import CheckpointError, ConfigError, MissingFileError
+from .method import CONFIG_NAME, Method, read_export_config
 from .plugins import get_registry
 
 
@@ -18,31 +20,72 @@ def method_class(name: str) -> type[Method]:
     return get_registry().get("method", name).obj
 
 
+def not_an_export(path: Path) -> str | None:
+    """Why folder ``path`` is not an i2ikit export, with where the export probably is; None if it is one."""
+    if (path / CONFIG_NAME).is_file():
+        return None
+    if (path / "export" / CONFIG_NAME).is_file():
+        return (f"{path} is a run folder, not an export: its export is {path / 'export'} (give that folder; "
+                f"to continue training, run its recipe again)")
+    if path.name == "state" or (path / "latest").is_file() or path.name.startswith("step_"):
+        return f"{path} holds resume state, not an export: use the run's export/ folder"
+    return None
+
+
+def _export_config(path: Path, name: str | None) -> tuple[type[Method], dict[str, Any]]:
+    meta = read_export_config(path)
+    method = meta.get("method")
+    if not isinstance(method, str) or not isinstance(meta.get("config", {}), dict):
+        raise CheckpointError(f"{path / CONFIG_NAME} is not an i2ikit export config (it needs a 'method' name and a "
+                              "'config' mapping); re-export the model with save_pretrained")
+    if name is not None and method != name:
+        raise ConfigError(f"{path} holds a {method!r} export, not {name!r}")
+    return method_class(method), meta.get("config", {})
+
+
 def build(name: str | None = None, *, pretrained: str | os.PathLike | None = None, **kwargs: Any) -> Method:
     """Build a registered method with its official defaults, overriding keyword arguments.
 
     ``None`` values are dropped, as ``timm.create_model`` does, so CLI defaults never clobber a
-    method's own. ``pretrained`` is an i2ikit export folder (``config.json`` + safetensors, its
-    config is used and ``kwargs`` override it) or an official checkpoint file or folder of that
-    method (e.g. FUNIT's ``animal149_gen.pt``, a DeepI2I release folder).
+    method's own. Every value is checked against the method's signature and declared ``constraints``
+    first (a bad one raises :class:`~i2ikit.errors.ConfigError` naming the method and key).
+    ``pretrained`` is an i2ikit export folder (``config.json`` + safetensors, its config is used and
+    ``kwargs`` override it) or an official checkpoint file or folder of that method (e.g. FUNIT's
+    ``animal149_gen.pt``, a DeepI2I release folder).
     """
+    from .recipe import check_method_kwargs
+
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if pretrained is not None:
         path = Path(pretrained)
-        if path.is_dir() and (path / "config.json").exists():
-            meta = read_export_config(path)
-            if name is not None and meta.get("method") != name:
-                raise ValueError(f"{path} holds a {meta.get('method')!r} export, not {name!r}")
-            cls = method_class(meta["method"])
-            config = {k: v for k, v in meta.get("config", {}).items() if k not in cls.init_only}
+        if not path.exists():
+            raise MissingFileError(f"pretrained={os.fspath(pretrained)!r}: no such file or folder")
+        if path.is_dir():
+            why = not_an_export(path)
+            if why:
+                raise ConfigError(f"pretrained={os.fspath(pretrained)!r}: {why}")
+        if path.is_dir() and (path / CONFIG_NAME).is_file():
+            cls, config = _export_config(path, name)
+            config = {k: v for k, v in config.items() if k not in cls.init_only}
+            config = check_method_kwargs(cls, config, f"{path / CONFIG_NAME}: config", allow_auto=())
+            kwargs = check_method_kwargs(cls, kwargs, f"i2ikit.build({cls.method_name!r})", allow_auto=())
             model = cls(**{**config, **kwargs})
             model.load_pretrained_weights(path)
             return model.eval()
-        if not path.exists():
-            raise FileNotFoundError(f"pretrained={pretrained!r}: no such file or folder")
         if name is None:
-            raise ValueError(f"pretrained={pretrained!r} is an official checkpoint file: also name the method, e.g. build('funit', pretrained=...)")
-        return method_class(name).load_official(path, **kwargs).eval()
+            what = "folder has no config.json, so it is not an i2ikit export" if path.is_dir() else "file is not an i2ikit export"
+            raise ConfigError(f"pretrained={os.fspath(pretrained)!r}: this {what}. If it is an official checkpoint, "
+                              f"also name its method, e.g. build('funit', pretrained=...) (methods: {', '.join(list_models())})")
+        cls = method_class(name)
+        if cls.load_official.__func__ is Method.load_official.__func__:  # type: ignore[attr-defined]
+            raise ConfigError(f"pretrained={os.fspath(pretrained)!r}: method {name!r} reads no official checkpoints; "
+                              "give an i2ikit export folder (config.json + *.safetensors)")
+        # Converters may take options of their own (e.g. FUNIT's dis_checkpoint): check the method's keys only.
+        params = inspect.signature(cls.__init__).parameters
+        known = {k: v for k, v in kwargs.items() if k in params}
+        kwargs.update(check_method_kwargs(cls, known, f"i2ikit.build({name!r})", allow_auto=()))
+        return cls.load_official(path, **kwargs).eval()
     if name is None:
-        raise ValueError("build() needs a method name (see i2ikit.list_models()) or pretrained=<export folder>")
-    return method_class(name)(**kwargs)
+        raise ConfigError("build() needs a method name (see i2ikit.list_models()) or pretrained=<export folder>")
+    cls = method_class(name)
+    return cls(**check_method_kwargs(cls, kwargs, f"i2ikit.build({name!r})", allow_auto=()))

@@ -19,6 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .errors import CheckpointError, ConfigError, MissingFileError
+
 CONFIG_NAME = "config.json"
 
 Batch = Mapping[str, Any]
@@ -92,6 +94,16 @@ class Method(nn.Module):
     # Constructor arguments that only matter when building from scratch (e.g. a path to initial
     # weights); they are dropped when an export is rebuilt, since the export holds the weights.
     init_only: ClassVar[tuple[str, ...]] = ()
+    # Ranges and choices of keyword arguments (``i2ikit.constraints``), checked by the recipe validator
+    # and by ``i2ikit.build`` before the method is built: e.g. ``{"nf": Range(ge=1), "lr_gen": positive}``.
+    constraints: ClassVar[Mapping[str, Any]] = {}
+    # The fewest classes each data stream needs for training to mean anything (e.g. FUNIT translates
+    # between classes: 2). Fewer is an error before training, with a hint at the likely cause.
+    min_classes: ClassVar[Mapping[str, int]] = {}
+    # How ``translate`` is steered, for the command line and demos: ``class_images`` (few-shot: K images
+    # of the target class), ``target_class`` (many-class: a class index), ``style`` (exemplar-guided: a
+    # style image), ``num_styles`` (latent-guided: random styles). Empty: the method does not translate.
+    translate_modes: ClassVar[tuple[str, ...]] = ()
 
     config: dict[str, Any]
 
@@ -194,12 +206,14 @@ class Method(nn.Module):
         for name, module in self.export_modules().items():
             file = directory / f"{name}.safetensors"
             if not file.exists():
-                raise FileNotFoundError(f"{file} is missing: an i2ikit export holds one .safetensors file per network")
-            module.load_state_dict(load_file(str(file)), strict=True)
+                raise CheckpointError(f"{file} is missing: an i2ikit export holds one .safetensors file per network "
+                                      f"({', '.join(sorted(self.export_modules()))}); copy the whole export folder again")
+            load_state_dict_checked(module, read_safetensors(file, f"network {name} of the export"), source=str(file),
+                                    part=name, hint=f"Its config.json does not match its weights; re-export the model.")
 
     @classmethod
     def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "Method":
-        raise NotImplementedError(f"{cls.method_name} cannot read official checkpoints")
+        raise ConfigError(f"method {cls.method_name!r} cannot read official checkpoints; give an i2ikit export folder")
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -220,9 +234,28 @@ def read_export_config(directory: str | os.PathLike) -> dict[str, Any]:
     try:
         return json.loads(file.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{file} not found: not an i2ikit export (expected config.json + *.safetensors)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{file} is not valid JSON ({exc}); re-export the model") from None
+        raise MissingFileError(f"{file} not found: not an i2ikit export (expected config.json + *.safetensors)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{file} is not valid JSON ({exc}); re-export the model or copy the export again") from None
+
+
+def read_safetensors(file: str | os.PathLike, what: str = "weights") -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file`` with a message naming the file when it is missing, empty, truncated or
+    not a safetensors file at all (reading one never runs code, whatever its bytes are)."""
+    file = Path(file)
+    try:
+        return load_file(str(file))
+    except FileNotFoundError:
+        raise MissingFileError(f"{file} is missing ({what})") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{file} is a folder, not a .safetensors file ({what})") from None
+    except Exception as exc:  # SafetensorError, or an OSError for an unreadable file
+        if isinstance(exc, PermissionError):
+            raise
+        size = file.stat().st_size if file.exists() else 0
+        raise CheckpointError(f"{file} ({size} bytes) cannot be read as safetensors ({exc}): the {what} is truncated "
+                              "or damaged (a copy cut short, a full disk, or a file replaced by something else); "
+                              "copy it again, or use another checkpoint or export.") from None
 
 
 def is_state_dict(obj: Any) -> bool:
@@ -242,17 +275,21 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
     """``torch.load`` with ``weights_only=True``; files that need pickle are refused with an explanation."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise MissingFileError(f"checkpoint {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} needs pickle to load (it stores Python objects, not only tensors). i2ikit loads "
                 "checkpoints with weights_only=True for safety; re-save it as a plain state_dict "
                 f"(torch.save(sd, ...)) from a trusted environment. Detail: {exc}"
             ) from None
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from None
+        if isinstance(exc, PermissionError):
+            raise
+        size = path.stat().st_size if path.is_file() else 0
+        raise CheckpointError(f"cannot read checkpoint {path} ({size} bytes): {type(exc).__name__}: {exc}. The file is "
+                              "truncated, damaged or not a PyTorch checkpoint; download or copy it again.") from None
 
 
 def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "state_dict",
@@ -276,5 +313,5 @@ def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Te
         if hint:
             text = hint.strip() if isinstance(hint, str) else f"The file looks like {dict(hint)}."
             lines.append(f"  {text} Build the network with the same settings.")
-        raise ValueError("\n".join(lines))
+        raise CheckpointError("\n".join(lines))
     module.load_state_dict(state_dict, strict=True)

@@ -25,8 +25,10 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from .errors import ConfigError
 
-class RecipeError(ValueError):
+
+class RecipeError(ConfigError):
     """A recipe is malformed; the message names the file and the key."""
 
 
@@ -218,12 +220,21 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "<
             raise RecipeError(f"{source}: override {item!r} is not of the form key=value (e.g. train.steps=100)")
         key, _, text = item.partition("=")
         parts = key.strip().split(".")
+        if not all(parts):
+            raise RecipeError(f"{source}: override {item!r}: {key!r} is not a dotted key such as train.steps or method.nf")
+        try:
+            value = parse_value(text)
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise RecipeError(f"{source}: override {item!r}: the value {text!r} is not valid YAML ({problem}). Write "
+                              "numbers and words as they are, lists as [1, 2], and quote text that holds [ ] { } : or #, "
+                              f"e.g. {key}='\"{text}\"'.") from None
         node = data
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):
                 node[p] = {}
             node = node[p]
-        node[parts[-1]] = parse_value(text)
+        node[parts[-1]] = value
     return data
 
 
@@ -328,6 +339,21 @@ def check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, *, allow_auto: 
     return out
 
 
+def check_method_kwargs(cls: Any, kwargs: Mapping[str, Any], where: str, *,
+                        allow_auto: tuple[str, ...] = ("num_classes",)) -> dict[str, Any]:
+    """Check a method's keyword arguments: names and types against its ``__init__``, then the ranges
+    and choices it declares in ``constraints``. Raises :class:`RecipeError` naming the method and key."""
+    from .constraints import constraint_problems
+
+    out = check_kwargs(cls, kwargs, where, allow_auto=allow_auto)
+    problems = constraint_problems(getattr(cls, "constraints", {}) or {}, out)
+    if problems:
+        key, value, problem = problems[0]
+        name = getattr(cls, "method_name", "") or cls.__name__
+        raise RecipeError(f"{where}.{key}: method {name!r} cannot use {key}={value!r}: {key} {problem}.")
+    return out
+
+
 def _check_dataset(spec: dict[str, Any], where: str, registry: Any) -> dict[str, Any]:
     if "type" not in spec:
         raise RecipeError(f"{where} needs a `type:` (one of: {', '.join(registry.names('dataset'))})")
@@ -386,7 +412,7 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     except KeyError as exc:
         raise RecipeError(f"{where}: method.name: {exc}") from None
     kwargs = {k: v for k, v in method.items() if k != "name"}
-    method = {"name": method["name"], **check_kwargs(method_cls, kwargs, f"{where}: method", allow_auto=("num_classes",))}
+    method = {"name": method["name"], **check_method_kwargs(method_cls, kwargs, f"{where}: method")}
 
     data_cfg = _build_dataclass(DataConfig, data["data"], f"{where}: data")
     for key in ("train", "samples"):

@@ -10,6 +10,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from .errors import UserError
+
 KINDS = ("encoder", "decoder", "generator", "discriminator", "loss", "method", "dataset", "metric")
 
 
@@ -17,7 +19,7 @@ class RegistryError(Exception):
     """Base class for registry problems (collisions, bad kinds)."""
 
 
-class UnknownNameError(RegistryError, KeyError):
+class UnknownNameError(UserError, RegistryError, KeyError):
     """A lookup named something that no plugin registered."""
 
     def __str__(self) -> str:  # KeyError would otherwise print the message quoted

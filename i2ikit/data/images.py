@@ -26,6 +26,8 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..errors import UserError
+
 ImageSource = Union[str, os.PathLike, Image.Image, bytes, bytearray, dict]
 
 _HINT = (
@@ -37,7 +39,7 @@ _ALPHA_MODES = {"LA", "La", "RGBA", "RGBa", "PA"}
 _INT16_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I;16BS", "I;16LS"}
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image file could not be decoded; the message names the file and how to fix it."""
 
     def __init__(self, message: str, path: str | None = None) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from PIL import Image
 
+from ..errors import ConfigError
 from .images import open_image
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (
@@ -22,7 +23,7 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
 _UPFRONT_CHECK_LIMIT = 100_000  # list files up to this many lines are checked for missing files at load
 
 
-class DataSourceError(ValueError):
+class DataSourceError(ConfigError):
     """A dataset is laid out wrongly or misconfigured (as opposed to one unreadable image)."""
 
 

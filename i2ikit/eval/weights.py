@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CheckpointError, MissingFileError
+
 __all__ = [
     "ENV_VAR",
     "KNOWN_WEIGHTS",
@@ -118,11 +120,11 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
 }
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(MissingFileError):
     """A weight file the metric needs is not on this machine (nothing is ever downloaded)."""
 
 
-class ChecksumMismatchError(ValueError):
+class ChecksumMismatchError(CheckpointError):
     """A weight file is there but its sha256 is not the expected one (wrong or truncated file)."""
 
 

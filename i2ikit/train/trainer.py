@@ -23,26 +23,14 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from ..api import build
+from ..errors import MissingFileError, TrainingDiverged
 from ..data import EvalTransform, TrainTransform, load_item, make_stream_loader, stable_hash
 from ..method import ExportData, Method
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
-from .ema import EMAState, update_ema
+from .ema import update_ema
 from .samples import save_grid
-
-
-class TrainerStep:
-    """A counter that Accelerate saves and restores with the rest of the state."""
-
-    def __init__(self) -> None:
-        self.step = 0
-
-    def state_dict(self) -> dict[str, int]:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        self.step = int(state["step"])
 
 
 def build_source(spec: Mapping[str, Any]):
@@ -165,12 +153,12 @@ class Trainer:
         self.nets = {name: acc.prepare_model(net) for name, net in self.raw_nets.items()}
         self.optimizers = {name: acc.prepare_optimizer(opt) for name, opt in self.method.make_optimizers().items()}
         self.ema_specs = self.method.ema_specs()
-        self.progress = TrainerStep()
-        acc.register_for_checkpointing(self.progress)
-        if self.ema_specs:
-            acc.register_for_checkpointing(EMAState(self.method, self.ema_specs))
-        for module in self.method.extra_state_modules().values():
-            acc.register_for_checkpointing(module)
+        self.step = 0
+        # What a checkpoint holds; i2ikit writes it itself (safetensors + JSON), never Accelerate's pickles.
+        self.state_parts = ckpt.StateParts(
+            networks=self.raw_nets, optimizers=self.optimizers,
+            ema={spec.target: getattr(self.method, spec.target) for spec in self.ema_specs},
+            extra=self.method.extra_state_modules(), scaler=acc.scaler, method=recipe.method["name"])
         # Same weights everywhere (seeded above), but per-process randomness from here on, so that
         # methods drawing noise or target classes do not repeat the same draws on every rank.
         set_seed(cfg.seed, device_specific=True)
@@ -183,26 +171,39 @@ class Trainer:
 
     # ---- state ------------------------------------------------------------------------------------
     def _resume(self) -> None:
+        acc = self.accelerator
         resume = self.recipe.train.resume
         if resume in (None, "never", "none"):
             return
-        path = ckpt.latest_checkpoint(self.run_dir) if resume == "auto" else Path(resume)
-        if path is None:
-            return
-        if not path.is_dir():
-            raise FileNotFoundError(f"train.resume={resume!r}: {path} is not a checkpoint folder (expected <run>/state/step_XXXXXXXX)")
-        self.accelerator.load_state(str(path))
-        self.accelerator.print(f"resumed from {path} at step {self.progress.step}")
+        if resume == "auto":
+            point = ckpt.find_resume_point(self.run_dir)
+            for note in point.notes:
+                acc.print(f"warning: {note}")
+            path = point.path
+            if path is None:
+                return
+        else:
+            path = Path(resume)
+            if not path.is_dir():
+                raise MissingFileError(f"train.resume={resume!r}: {path} is not a checkpoint folder (expected "
+                                       "<run>/state/step_XXXXXXXX, `auto` or null)")
+        self.step, notes = ckpt.load_run_state(path, self.state_parts, rank=acc.process_index,
+                                               num_processes=acc.num_processes)
+        for note in notes:
+            acc.print(f"warning: {note}")
+        acc.print(f"resumed from {path} at step {self.step}")
 
     def save_checkpoint(self) -> Path:
         acc = self.accelerator
-        step = self.progress.step
+        step = self.step
         tmp = ckpt.temp_dir_for(self.run_dir, step)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
+        ckpt.save_run_state(tmp, step, self.state_parts, rank=acc.process_index, num_processes=acc.num_processes,
+                            is_main=acc.is_main_process)
         acc.wait_for_everyone()
         final = ckpt.state_root(self.run_dir) / f"step_{step:08d}"
         if acc.is_main_process:
+            ckpt.finish_run_state(tmp, step, self.state_parts, num_processes=acc.num_processes)
             final = ckpt.publish(self.run_dir, step, self.recipe.train.keep_checkpoints)
             self.export()
         acc.wait_for_everyone()
@@ -211,7 +212,7 @@ class Trainer:
     def export_data(self) -> ExportData:
         """One augmented pass over a stream's images, for methods that fit something before an export."""
         device, cfg = self.accelerator.device, self.recipe.train
-        step = self.progress.step
+        step = self.step
 
         def one_pass(stream: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             items = _OnePass(self.stream_sources[stream], self.train_transform, (cfg.seed, "export", step, stream))
@@ -225,13 +226,13 @@ class Trainer:
     def prepare_inference(self) -> None:
         """Run the method's post-hoc fitting (:meth:`Method.before_export`, e.g. GP-UNIT's latent sampler)
         once per step, before the model is exported or evaluated, so neither sees a stale fit."""
-        if getattr(self, "_prepared_at", None) != self.progress.step:
+        if getattr(self, "_prepared_at", None) != self.step:
             self.method.before_export(self.export_data())
-            self._prepared_at = self.progress.step
+            self._prepared_at = self.step
 
     def export(self) -> Path:
         self.prepare_inference()
-        return self.method.save_pretrained(self.run_dir / "export", extra={"recipe": self.recipe.to_dict(), "step": self.progress.step})
+        return self.method.save_pretrained(self.run_dir / "export", extra={"recipe": self.recipe.to_dict(), "step": self.step})
 
     # ---- data -------------------------------------------------------------------------------------
     def _loaders(self, start_iteration: int, accum: int) -> dict[str, Iterator]:
@@ -270,7 +271,7 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return None
         columns = self.method.sample_columns(batch)
-        return save_grid(columns, self.run_dir / "samples" / f"step_{self.progress.step:08d}.png")
+        return save_grid(columns, self.run_dir / "samples" / f"step_{self.step:08d}.png")
 
     def run_eval(self) -> dict[str, dict[str, float]] | None:
         """Evaluate the EMA model as the recipe's ``eval:`` section says; log and save the numbers."""
@@ -296,7 +297,7 @@ class Trainer:
                                device=self.accelerator.device, progress=False)
         finally:
             self.method.train(was_training)
-        step = self.progress.step
+        step = self.step
         self.accelerator.log({f"eval/{k}/{m}": v for k, row in results.items() for m, v in row.items()}, step=step)
         out = self.run_dir / "eval"
         out.mkdir(parents=True, exist_ok=True)
@@ -338,19 +339,60 @@ class Trainer:
     def fit(self, *, last: bool = True) -> Path:
         """Train to ``train.steps`` (resuming as the recipe says). ``last=False`` (an earlier stage of a
         staged recipe) keeps the process group and Accelerate's state alive for the next stage."""
+        with contextlib.ExitStack() as stack:
+            if self.accelerator.is_main_process:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(ckpt.run_folder_lock(self.run_dir))
+            return self._fit(last=last)
+
+    def _start(self) -> int:
+        """Resume, then leave the run folder as an uninterrupted run to this step would have: leftovers of a
+        kill removed, ``losses.jsonl`` cut back to the step resumed from, tracker logs told to drop later
+        steps. Returns the step training starts from."""
+        acc = self.accelerator
+        if acc.is_main_process:
+            removed = ckpt.remove_leftovers(self.run_dir)
+            if removed:
+                acc.print(f"removed {len(removed)} leftover(s) of an interrupted run: {', '.join(p.name for p in removed[:4])}"
+                          + (" ..." if len(removed) > 4 else ""))
+        acc.wait_for_everyone()
+        self._resume()
+        start = self.step
+        if acc.is_main_process:
+            dropped = ckpt.trim_log(self.run_dir / "losses.jsonl", start)
+            if dropped:
+                acc.print(f"losses.jsonl: dropped {dropped} line(s) after step {start}, written before the interruption")
+            dump_recipe(self.recipe, self.run_dir / "recipe.yaml")
+        if _trackers(self.recipe.train.trackers):
+            # TensorBoard drops the events of steps after ``start`` that an interrupted run had written.
+            init = {"tensorboard": {"purge_step": start + 1}} if start else {}
+            acc.init_trackers(self.recipe.name, config=_flat(self.recipe.to_dict()), init_kwargs=init)
+        return start
+
+    def _check_finite(self, logged: Mapping[str, float]) -> None:
+        """Stop when a loss is NaN/inf, on every process at once (one scalar all-reduce when there are several)."""
+        acc = self.accelerator
+        bad = [k for k, v in logged.items() if not math.isfinite(v)]
+        flag = len(bad)
+        if acc.num_processes > 1:
+            flag = int(acc.reduce(torch.tensor([flag], device=acc.device), reduction="sum").item())
+        if not flag:
+            return
+        last = ckpt.latest_checkpoint(self.run_dir)
+        resume = (f"Resuming continues from {last.name}." if last is not None else "No checkpoint was written yet.")
+        what = (f"{bad[0]} is {logged[bad[0]]}" if bad else "a loss on another process is NaN or infinite")
+        raise TrainingDiverged(
+            f"step {self.step}: {what}, so training stopped before logging or saving this step. {resume} Lower the "
+            "learning rates (method.lr_*), use bf16 or fp32 instead of fp16 (train.mixed_precision), or set "
+            "train.max_grad_norm; check the data for blank or corrupt images (i2ikit data check <recipe>).")
+
+    def _fit(self, *, last: bool) -> Path:
         acc = self.accelerator
         cfg = self.recipe.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if acc.is_main_process:
-            dump_recipe(self.recipe, self.run_dir / "recipe.yaml")
-        trackers = _trackers(cfg.trackers)
-        if trackers:
-            acc.init_trackers(self.recipe.name, config=_flat(self.recipe.to_dict()))
         for optimizer in self.optimizers.values():
             optimizer.zero_grad(set_to_none=True)
-        self._resume()
+        start = self._start()
         accum = acc.gradient_accumulation_steps
-        start = self.progress.step
         loaders = self._loaders(start, accum)
         sample_batch = self._fixed_sample_batch()
         images_per_iter = cfg.batch_size * accum * acc.num_processes
@@ -368,32 +410,30 @@ class Trainer:
             for step in self.method.training_steps(iteration):
                 logged.update(self._run_step(step, micro))
             self._set_trainable(tuple(self.raw_nets))
-            self.progress.step = iteration + 1
+            self.step = iteration + 1
             seen += images_per_iter
-            for key, value in logged.items():
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"step {self.progress.step}: {key} is {value}; lower the learning rate or use bf16/fp32 instead of fp16")
+            self._check_finite(logged)
             if acc.is_main_process:
                 with log_file.open("a") as fh:
-                    fh.write(json.dumps({"step": self.progress.step, **logged}) + "\n")
-            if self.progress.step % cfg.log_every == 0 or self.progress.step == cfg.steps:
+                    fh.write(json.dumps({"step": self.step, **logged}) + "\n")
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 elapsed = time.perf_counter() - tic
                 rate = seen / elapsed if elapsed > 0 else 0.0
-                acc.log({**logged, "images_per_second": rate}, step=self.progress.step)
+                acc.log({**logged, "images_per_second": rate}, step=self.step)
                 bar.set_postfix({**{k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items() if not k.endswith("_acc")}, "img/s": f"{rate:.1f}"}, refresh=False)
                 tic, seen = time.perf_counter(), 0
             bar.update(1)
-            if self.progress.step % cfg.sample_every == 0 or self.progress.step == cfg.steps:
+            if self.step % cfg.sample_every == 0 or self.step == cfg.steps:
                 self.write_samples(sample_batch)
-            if cfg.eval_every and (self.progress.step % cfg.eval_every == 0 or self.progress.step == cfg.steps):
+            if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                 self.run_eval()
                 acc.wait_for_everyone()
-            if self.progress.step % cfg.save_every == 0 or self.progress.step == cfg.steps:
+            if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
         bar.close()
         for loader in loaders.values():
             loader.close()
-        if self.progress.step >= cfg.steps and start >= cfg.steps:
+        if self.step >= cfg.steps and start >= cfg.steps:
             acc.print(f"nothing to do: the run in {self.run_dir} already reached {cfg.steps} steps")
             if finished_export(self.recipe) is None:  # interrupted while exporting its last step
                 if acc.is_main_process:
