@@ -43,6 +43,26 @@ def _export_config(path: Path, name: str | None) -> tuple[type[Method], dict[str
     return method_class(method), meta.get("config", {})
 
 
+def load_model(spec: str | os.PathLike, method: str | None = None, **overrides: Any) -> Method:
+    """A model from what a user names on the command line: an export folder, or an official checkpoint
+    file/folder of ``method``. A run folder, a resume-state folder or a folder that is neither is named as such."""
+    path = Path(spec)
+    if not path.exists():
+        raise MissingFileError(f"--model {os.fspath(spec)}: no such file or folder")
+    if path.is_dir():
+        why = not_an_export(path)
+        if why:
+            raise ConfigError(f"--model {os.fspath(spec)}: {why}")
+        if (path / CONFIG_NAME).is_file():
+            return build(pretrained=path, **overrides)
+    if method is None:
+        what = "folder has no config.json, so it is not an i2ikit export" if path.is_dir() else "file is not an i2ikit export"
+        raise ConfigError(f"--model {os.fspath(spec)}: this {what} (an export is a folder with config.json and "
+                          "*.safetensors, e.g. runs/<name>/export). If it is an official checkpoint, say which method "
+                          f"it belongs to with --method ({', '.join(list_models())})")
+    return build(method, pretrained=path, **overrides)
+
+
 def build(name: str | None = None, *, pretrained: str | os.PathLike | None = None, **kwargs: Any) -> Method:
     """Build a registered method with its official defaults, overriding keyword arguments.
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
+
+from .errors import ConfigError, MissingFileError
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -29,11 +30,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     from .plugins import get_registry
 
     reg = get_registry()
-    kinds = [args.kind] if args.kind else ["method"]
-    for kind in kinds:
-        for name in reg.names(kind, args.pattern):
-            e = reg.get(kind, name)
-            print(f"{name:28s} {kind:14s} {e.plugin:10s} {e.description}")
+    kind = args.kind or "method"
+    names = reg.names(kind, args.pattern)
+    for name in names:
+        e = reg.get(kind, name)
+        print(f"{name:28s} {kind:14s} {e.plugin:10s} {e.description}")
+    if not names:
+        known = reg.names(kind)
+        print(f"no {kind} matches {args.pattern!r}; registered {kind}s: {', '.join(known) or '(none)'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -78,25 +83,48 @@ def _image_files(path: Path) -> list[Path]:
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         if files:
             return files
-        raise FileNotFoundError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-    raise FileNotFoundError(f"{path} does not exist")
+        raise MissingFileError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+    raise MissingFileError(f"{path} does not exist")
 
 
 def _load_model(spec: str, method: str | None, overrides: dict[str, Any]):
-    from . import build
+    from .api import load_model
 
-    path = Path(spec)
-    if path.is_dir() and (path / "config.json").exists():
-        return build(pretrained=path, **overrides)
-    if not path.exists():
-        raise FileNotFoundError(f"--model {spec}: no such file or folder")
-    if method is None:
-        raise ValueError(f"{spec} is an official checkpoint, not an i2ikit export: say which method it is with --method (e.g. --method funit)")
-    return build(method, pretrained=path, **overrides)
+    return load_model(spec, method, **overrides)
+
+
+# Which option of `i2ikit translate` steers which way of translating (Method.translate_modes).
+TRANSLATE_OPTIONS = {"class_images": "--class-images", "target_class": "--target-class / --all-classes",
+                     "style": "--style", "num_styles": "--num-styles"}
+
+
+def _translate_mode(args: argparse.Namespace) -> str:
+    if args.class_images:
+        return "class_images"
+    if args.style:
+        return "style"
+    if args.num_styles:
+        return "num_styles"
+    return "target_class"
+
+
+def _check_translate_mode(model: Any, mode: str, spec: str) -> None:
+    modes = tuple(getattr(model, "translate_modes", ()) or ())
+    name = getattr(model, "method_name", "") or type(model).__name__
+    if not modes:
+        raise ConfigError(f"--model {spec}: method {name!r} does not translate images (it declares no translate_modes); "
+                          "use a translation model's export")
+    if mode not in modes:
+        fits = " or ".join(TRANSLATE_OPTIONS[m] for m in modes if m in TRANSLATE_OPTIONS)
+        raise ConfigError(f"--model {spec}: a {name} model cannot translate with {TRANSLATE_OPTIONS[mode]}; "
+                          f"it translates with {fits}")
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -111,6 +139,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
     model = _load_model(args.model, args.method, {})
+    _check_translate_mode(model, _translate_mode(args), args.model)
     size = args.size
     if size is None and Path(args.model).is_dir():
         recipe = read_export_config(args.model).get("recipe") or {}
@@ -147,10 +176,6 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 save(img, out / f"{f.stem}_to_{sf.stem}.png")
         what = f"{len(contents)} image(s) in the style of {len(styles)} image(s)"
     elif args.num_styles:  # latent-guided: random styles drawn by the model (e.g. GP-UNIT's sampler)
-        if "num_styles" not in inspect.signature(model.translate).parameters:
-            print(f"error: {type(model).__name__} has no latent-guided translation (num_styles); use --style or "
-                  "--class-images", file=sys.stderr)
-            return 2
         gen = torch.Generator().manual_seed(args.seed)
         rows = []
         for f in contents:
@@ -162,8 +187,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
         columns = [("content", content)] + [(f"style {k}", torch.stack([r[k] for r in rows])) for k in range(args.num_styles)]
         what = f"{len(contents)} image(s) with {args.num_styles} random style(s) each"
     else:  # many-class: one image per target class index, and a grid of each input into every class
-        count = getattr(model, "num_target_classes", None) or model.config["num_classes"]
-        targets = list(range(int(count))) if args.all_classes else args.target_class
+        count = int(getattr(model, "num_target_classes", None) or model.config["num_classes"])
+        targets = list(range(count)) if args.all_classes else args.target_class
+        wrong = [t for t in targets if not 0 <= t < count]
+        if wrong:
+            raise ConfigError(f"--target-class {' '.join(map(str, wrong))}: the model knows {count} classes, "
+                              f"numbered 0 to {count - 1}")
         content = to_tensor(contents)
         columns = [("content", content)]
         for t in targets:
@@ -209,7 +238,11 @@ def cmd_data(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="i2ikit", description="Image-to-image translation toolkit.")
+    from .registry import KINDS
+
+    p = argparse.ArgumentParser(prog="i2ikit", description="Image-to-image translation toolkit. A mistake in the input is "
+                                "reported in one paragraph (exit status 2); --debug (or I2IKIT_DEBUG=1) adds tracebacks.")
+    p.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("plugins", help="list plugins, their versions and what they registered")
@@ -218,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("models", help="list registered methods (or another kind) matching a wildcard")
     sp.add_argument("pattern", nargs="?", default="*")
-    sp.add_argument("--kind", default=None)
+    sp.add_argument("--kind", default=None, choices=KINDS, help="what to list (default: method)")
     sp.set_defaults(fn=cmd_models)
 
     sp = sub.add_parser("recipes", help="list the recipes shipped in recipes/ folders")
@@ -242,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--num-styles", type=_positive_int, help="latent-guided (GP-UNIT): N random styles per content image")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random styles (--num-styles)")
     sp.add_argument("--out", required=True)
-    sp.add_argument("--size", type=int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
-    sp.add_argument("--batch-size", type=int, default=16)
+    sp.add_argument("--size", type=_positive_int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
+    sp.add_argument("--batch-size", type=_positive_int, default=16)
     sp.set_defaults(fn=cmd_translate)
 
     sub.add_parser("eval", help="evaluate a model (`i2ikit eval --help`); also `eval train-classifier`, `eval glyphs`")
@@ -251,21 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        # `data` and `eval` hand all their arguments (including --help) to their own parsers.
-        if argv[:1] == ["data"]:
-            return cmd_data(argv[1:])
-        if argv[:1] == ["eval"]:
-            from .eval.command import main as eval_main
+def _dispatch(argv: list[str]) -> int:
+    # `data` and `eval` hand all their arguments (including --help) to their own parsers.
+    if argv[:1] == ["data"]:
+        return cmd_data(argv[1:])
+    if argv[:1] == ["eval"]:
+        from .eval.command import main as eval_main
 
-            return eval_main(argv[1:])
-        args = build_parser().parse_args(argv)
-        return args.fn(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return eval_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``i2ikit`` command. A user's mistake is printed as one paragraph (exit 2); a traceback is
+    shown for bugs, or for everything with ``--debug`` / ``I2IKIT_DEBUG=1``."""
+    from .errors import run_main
+
+    return run_main(_dispatch, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,17 @@ from typing import Callable, Sequence
 
 
 class UserError(Exception):
-    """Something the user gave i2ikit is wrong or missing; the message says what and how to fix it."""
+    """Something the user gave i2ikit is wrong or missing; the message says what and how to fix it.
+
+    Raised in a DataLoader worker, it reaches the main process rebuilt by PyTorch as
+    ``type(exc)("Caught ... in DataLoader worker process N.\nOriginal Traceback ...")``; the constructor
+    takes the original message back out of that text, so the user sees it without the worker's traceback.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_unwrap_worker_message(args[0], type(self)),)
+        super().__init__(*args)
 
 
 class ConfigError(UserError, ValueError):
@@ -37,6 +47,26 @@ class CheckpointError(UserError, ValueError):
 
 class TrainingDiverged(UserError, FloatingPointError):
     """A loss became NaN or infinite; training stopped before the step was logged or saved."""
+
+
+def _unwrap_worker_message(text: str, cls: type) -> str:
+    if not (text.startswith("Caught ") and "\nOriginal Traceback" in text):
+        return text
+    marker = f"{cls.__module__}.{cls.__qualname__}: "
+    at = text.rfind(marker)
+    return text[at + len(marker):].strip() if at >= 0 else text
+
+
+def with_context(exc: UserError, prefix: str) -> UserError:
+    """The same error with ``prefix`` (e.g. ``recipes/x.yaml: data.train: ``) in front of its message."""
+    try:
+        new = type(exc)(f"{prefix}{exc}")
+    except TypeError:  # a constructor that takes other arguments
+        exc.add_note(f"(in {prefix.rstrip(': ')})")
+        return exc
+    for note in getattr(exc, "__notes__", ()):
+        new.add_note(note)
+    return new
 
 
 DEBUG_ENV = "I2IKIT_DEBUG"
@@ -77,7 +107,7 @@ def report(exc: BaseException, *, debug: bool = False, file=None) -> int:
     if isinstance(exc, UserError):
         if debug:
             traceback.print_exception(exc, file=file)
-        text = str(exc).strip()
+        text = "\n".join([str(exc).strip(), *getattr(exc, "__notes__", ())])
         print(f"{prefix}error: {text}", file=file)
         return USER_ERROR_EXIT
     if isinstance(exc, OSError):

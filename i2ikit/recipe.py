@@ -66,6 +66,9 @@ class DataConfig:
     crop: int = 128
     flip: bool = True
     num_workers: int = 2
+    on_bad_image: Literal["error", "skip"] = "error"
+    """``error``: an unreadable image stops training, naming the file. ``skip``: it is replaced by the next
+    readable image and reported once (``i2ikit data check`` lists every such file before training)."""
     streams: dict[str, Any] | None = None
     """Per-stream data. ``{stream: {classes: [class names of data.train]}}`` makes that stream of the
     method (e.g. GP-UNIT's ``source`` / ``target``) draw only images of those classes (labels keep

@@ -88,6 +88,13 @@ def test_two_process_ddp_on_cpu(tmp_path, image_folder):
     assert ckpt.latest_checkpoint(run).name == "step_00000002"
     assert len(_losses(run)) == 2
     assert (run / "export" / "gen_ema.safetensors").exists()
+    assert {p.name for p in (run / "state" / "step_00000002").glob("rng_*.json")} == {"rng_0.json", "rng_1.json"}
+    # Both processes resume from the checkpoint, each with its own RNG state.
+    out = run_cli(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port), "-m", "i2ikit.run",
+                   str(path), "train.steps=3"], env={"ACCELERATE_USE_CPU": "true"})
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "resumed from" in out.stdout + out.stderr and "warning" not in out.stdout + out.stderr
+    assert [r["step"] for r in _losses(run)] == [1, 2, 3]
 
 
 def _ddp_r1_worker(rank: int, world: int, port: int, out: str) -> None:
@@ -209,10 +216,10 @@ def test_export_hooks_see_one_augmented_pass_per_stream(tmp_path, image_folder, 
     monkeypatch.setattr(FUNIT, "before_export", before_export)
     monkeypatch.setattr(FUNIT, "write_export_files", write_export_files)
     recipe = tiny_recipe(image_folder, tmp_path / "run", steps=2)
-    recipe["data"]["streams"] = {"class": {"classes": ["class_01"]}}
+    recipe["data"]["streams"] = {"class": {"classes": ["class_01", "class_02"]}}
     run = Trainer(validate(recipe)).fit()
     assert sum(len(y) for _, y in seen["content"]) == 18 and seen["content"][0][0] == (2, 3, 32, 32)
-    assert [lab for _, y in seen["class"] for lab in y] == [1] * 6
+    assert [lab for _, y in seen["class"] for lab in y] == [1] * 6 + [2] * 6
     assert (run / "export" / "extra.txt").exists()
 
 

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sys
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
+from ..errors import ConfigError
+from .images import ImageReadError
 from .sources import LabeledImages
 
 Transform = Callable[[Image.Image, random.Random], torch.Tensor]
@@ -129,23 +133,109 @@ def load_item(source: LabeledImages, index: int, transform: Callable[..., torch.
     return tensor, source.labels[index]
 
 
-class SampledDataset(Dataset):
-    """Maps a sampler's ``(index, aug_seed)`` to ``(tensor, label)``; the rng is ``Random(aug_seed)``."""
+ON_BAD_IMAGE = ("error", "skip")
 
-    def __init__(self, source: LabeledImages, transform: Transform) -> None:
+
+@dataclass(frozen=True)
+class DataNote:
+    """Something about one file that the user should hear once: ``kind`` is ``skipped`` (unreadable, replaced
+    by the next readable item) or ``small`` (much smaller than the crop, so it is upscaled)."""
+
+    kind: str
+    path: str
+    detail: str
+
+
+class _SizeWatch:
+    """Passes images through to the transform and remembers the size of those smaller than ``min_side``."""
+
+    def __init__(self, transform: Callable[..., torch.Tensor], min_side: int) -> None:
+        self.transform, self.min_side, self.small = transform, min_side, []
+
+    def __call__(self, img: Image.Image, rng: random.Random | None) -> torch.Tensor:
+        if min(img.size) < self.min_side:
+            self.small.append(img.size)
+        return self.transform(img, rng)
+
+
+def load_item_noted(source: LabeledImages, index: int, transform: Callable[..., torch.Tensor], rng_seed: int | None, *,
+                    on_bad_image: str = "error", warn_below: int = 0) -> tuple[torch.Tensor, Any, list[DataNote]]:
+    """:func:`load_item` that also reports (as :class:`DataNote` records) images smaller than ``warn_below``
+    pixels on their shorter side and, with ``on_bad_image="skip"``, unreadable files, each replaced by the
+    next readable item (same augmentation seed, so the stream stays deterministic)."""
+    notes: list[DataNote] = []
+    for attempt in range(len(source)):
+        i = (index + attempt) % len(source)
+        watch = _SizeWatch(transform, warn_below)
+        try:
+            tensor, label = load_item(source, i, watch, None if rng_seed is None else random.Random(rng_seed))
+        except ImageReadError as exc:
+            if on_bad_image != "skip":
+                raise
+            notes.append(DataNote("skipped", exc.path or source.path(i), str(exc)))
+            continue
+        notes += [DataNote("small", source.path(i), f"{w}x{h}") for w, h in watch.small]
+        return tensor, label, notes
+    raise ImageReadError(f"every image of {source.name} is unreadable (data.on_bad_image: skip found none to use); "
+                         "check the dataset's root and files (i2ikit data check)", path=source.name)
+
+
+class SampledDataset(Dataset):
+    """Maps a sampler's ``(index, aug_seed)`` to ``(tensor, label)``; the rng is ``Random(aug_seed)``.
+
+    ``with_notes`` returns ``(tensor, label, notes)`` instead (see :func:`load_item_noted`), for loaders
+    that report skipped and small images to the user (``make_stream_loader``)."""
+
+    def __init__(self, source: LabeledImages, transform: Transform, *, with_notes: bool = False,
+                 on_bad_image: str = "error", warn_below: int = 0) -> None:
+        if on_bad_image not in ON_BAD_IMAGE:
+            raise ConfigError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}, got {on_bad_image!r}")
         self.source, self.transform = source, transform
+        self.with_notes, self.on_bad_image, self.warn_below = with_notes, on_bad_image, int(warn_below)
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple:
         try:
             index, aug_seed = key
         except (TypeError, ValueError):
             raise TypeError(
                 f"SampledDataset is indexed by (index, aug_seed) pairs from a StreamSampler, got {key!r}"
             ) from None
-        return load_item(self.source, index, self.transform, random.Random(aug_seed))
+        if not self.with_notes:
+            return load_item(self.source, index, self.transform, random.Random(aug_seed))
+        return load_item_noted(self.source, index, self.transform, aug_seed, on_bad_image=self.on_bad_image,
+                               warn_below=self.warn_below)
+
+
+def collate_noted(items: list[tuple[torch.Tensor, Any, list[DataNote]]]) -> tuple[torch.Tensor, torch.Tensor, list[DataNote]]:
+    """Batch ``(tensor, label, notes)`` items as the default collate batches ``(tensor, label)``, keeping the notes."""
+    images, labels = default_collate([item[:2] for item in items])
+    return images, labels, [note for item in items for note in item[2]]
+
+
+class DataReporter:
+    """Tells the user about each skipped or small file once per process (a warning line on stderr)."""
+
+    def __init__(self, crop: int | None = None) -> None:
+        self.crop, self.seen = crop, set()
+        self.counts = {"skipped": 0, "small": 0}
+
+    def __call__(self, notes: list[DataNote]) -> None:
+        for note in notes:
+            if (note.kind, note.path) in self.seen:
+                continue
+            self.seen.add((note.kind, note.path))
+            self.counts[note.kind] = self.counts.get(note.kind, 0) + 1
+            if note.kind == "skipped":
+                text = f"skipped an unreadable image (data.on_bad_image: skip): {note.detail.split('. ')[0]}"
+            else:
+                text = (f"{note.path} is {note.detail}, much smaller than the {self.crop}px crop, and is upscaled "
+                        "for training; remove or exclude it if that is not intended (i2ikit data check lists them all)")
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"warning: {text}", file=sys.stderr)
 
 
 class StreamLoader:
@@ -155,9 +245,10 @@ class StreamLoader:
     and pass it back as ``start_batch`` to resume exactly.
     """
 
-    def __init__(self, loader: DataLoader, start_batch: int) -> None:
+    def __init__(self, loader: DataLoader, start_batch: int, reporter: Callable[[list[DataNote]], None] | None = None) -> None:
         self.loader = loader
         self.batches_done = start_batch
+        self.reporter = reporter
         self._it: Iterator[Any] | None = iter(loader)
 
     def __iter__(self) -> "StreamLoader":
@@ -166,8 +257,13 @@ class StreamLoader:
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._it is None:
             raise StopIteration
-        images, labels = next(self._it)
+        batch = next(self._it)
         self.batches_done += 1
+        if self.reporter is None:
+            return batch[0], batch[1]
+        images, labels, notes = batch
+        if notes:
+            self.reporter(notes)
         return images, labels
 
     def close(self) -> None:
@@ -190,11 +286,16 @@ def make_stream_loader(
     start_batch: int = 0,
     num_workers: int = 0,
     pin_memory: bool = False,
+    on_bad_image: str = "error",
+    warn_below: int = 0,
+    reporter: Callable[[list[DataNote]], None] | None = None,
 ) -> StreamLoader:
     """Endless batches of one stream for one rank; identical for any ``num_workers``.
 
     Batch ``n`` of rank ``r`` holds this rank's items ``n*batch_size .. (n+1)*batch_size-1``, so
-    ``start_batch=n`` continues exactly where an interrupted run stopped.
+    ``start_batch=n`` continues exactly where an interrupted run stopped. ``on_bad_image="skip"`` replaces an
+    unreadable image by the next readable item; ``reporter`` hears of each skipped image and of images
+    smaller than ``warn_below`` pixels (shorter side), see :class:`DataReporter`.
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -203,9 +304,11 @@ def make_stream_loader(
     sampler = StreamSampler(
         len(source), seed=seed, stream=stream, rank=rank, world_size=world_size, start=int(start_batch) * int(batch_size)
     )
+    noted = reporter is not None or on_bad_image != "error"
     loader = DataLoader(
-        SampledDataset(source, transform),
+        SampledDataset(source, transform, with_notes=noted, on_bad_image=on_bad_image, warn_below=warn_below),
         batch_sampler=_Batches(sampler, int(batch_size)),
+        collate_fn=collate_noted if noted else None,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         pin_memory=pin_memory,
@@ -213,4 +316,6 @@ def make_stream_loader(
         # run has just restored (the sampler, not this generator, decides the order).
         generator=torch.Generator(),
     )
-    return StreamLoader(loader, int(start_batch))
+    if noted and reporter is None:
+        reporter = DataReporter()
+    return StreamLoader(loader, int(start_batch), reporter)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError, MissingFileError
 from .sources import FileList, HFImages, ImageFolder, LabeledImages
 
 
@@ -22,10 +23,10 @@ def parse_data_spec(spec: str) -> LabeledImages:
     if spec.startswith("list:"):
         parts = spec.split(":", 2)
         if len(parts) != 3:
-            raise ValueError(f"data spec {spec!r}: write list:<image root>:<list file>")
+            raise ConfigError(f"data spec {spec!r}: write list:<image root>:<list file>")
         return FileList(parts[1], parts[2])
     if not Path(spec).exists():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"data spec {spec!r}: no such folder. Use a folder of class sub-folders, glyphs:train|test, hf:<path> or list:<root>:<file>"
         )
     return ImageFolder(spec)

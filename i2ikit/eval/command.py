@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.spec import parse_data_spec
+from ..errors import ConfigError
 
 
 def content_labels_for(source: Any) -> list[int] | None:
@@ -28,6 +29,10 @@ def content_labels_for(source: Any) -> list[int] | None:
         return list(content_labeled(source).labels)
     except (ValueError, FileNotFoundError, AttributeError, TypeError):
         return None
+
+
+# The translation each protocol drives (Method.translate_modes).
+PROTOCOL_MODES = {"few_shot": ("class_images",), "many_class": ("target_class",), "two_domain": ("style", "num_styles")}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -84,14 +89,20 @@ def metric_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def run_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from ..cli import _load_model
+    from ..api import load_model
     from ..method import read_export_config
     from .runner import EvalSettings, evaluate, write_report
 
     if args.weights:
         os.environ["I2IKIT_WEIGHTS"] = args.weights
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = _load_model(args.model, args.method, {}).to(device)
+    model = load_model(args.model, args.method).to(device)
+    needs = PROTOCOL_MODES[args.protocol]
+    modes = tuple(getattr(model, "translate_modes", ()) or ())
+    if not set(needs) & set(modes):
+        fits = [p for p, m in PROTOCOL_MODES.items() if set(m) & set(modes)]
+        raise ConfigError(f"--protocol {args.protocol}: a {getattr(model, 'method_name', type(model).__name__)} model "
+                          f"cannot be evaluated this way; its protocol is {' or '.join(fits) or '(none: it does not translate)'}")
     size = args.image_size
     if size is None and Path(args.model).is_dir():
         size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")

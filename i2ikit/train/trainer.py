@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import random
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -23,8 +24,9 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from ..api import build
-from ..errors import MissingFileError, TrainingDiverged
-from ..data import EvalTransform, TrainTransform, load_item, make_stream_loader, stable_hash
+from ..data import DataSourceError, EvalTransform, TrainTransform, make_stream_loader, stable_hash
+from ..data.sampling import DataReporter, load_item_noted
+from ..errors import ConfigError, MissingFileError, TrainingDiverged, UserError, with_context
 from ..method import ExportData, Method
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
@@ -62,19 +64,98 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def open_dataset(spec: Mapping[str, Any], where: str) -> Any:
+    """:func:`build_source` with the recipe key (``data.train``, ...) named in its errors."""
+    try:
+        return build_source(spec)
+    except UserError as exc:
+        raise with_context(exc, f"{where}: ") from None
+
+
+def stream_sources(recipe: Recipe, train: Any, streams: tuple[str, ...]) -> dict[str, Any]:
+    """Each data stream's images: data.train, the classes data.streams names, or the stream's own dataset."""
+    out = {stream: train for stream in streams}
+    for stream, spec in (recipe.data.streams or {}).items():
+        where = f"data.streams.{stream}"
+        if "type" in spec:
+            out[stream] = open_dataset(spec, where)
+        else:
+            try:
+                out[stream] = train.subset(spec["classes"], relabel=False)
+            except UserError as exc:
+                raise with_context(exc, f"{where}.classes: ") from None
+    return out
+
+
+def _layout_hint(source: Any) -> str:
+    """Why a folder dataset may have fewer classes than expected: its root is one level above the classes."""
+    root = getattr(source, "root", None)
+    classes = getattr(source, "classes", [])
+    if root is None or len(classes) != 1 or not (Path(root) / classes[0]).is_dir():
+        return ""
+    inner = sorted(d.name for d in (Path(root) / classes[0]).iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(inner) < 2:
+        return ""
+    return (f" Its only class folder {Path(root) / classes[0]} holds {len(inner)} sub-folders ({', '.join(inner[:3])}"
+            f"{', ...' if len(inner) > 3 else ''}): if those are the classes, the root is one level too high; use "
+            f"root: {Path(root) / classes[0]}.")
+
+
+def check_classes(method_cls: Any, sources: Mapping[str, Any], where: str) -> None:
+    """Each stream has at least the classes the method needs (``Method.min_classes``)."""
+    for stream, source in sources.items():
+        need = int((method_cls.min_classes or {}).get(stream, 1))
+        present = len(set(source.labels))
+        if present < need:
+            stream_note = f"its {stream!r} stream" if len(sources) > 1 else "its training data"
+            raise DataSourceError(
+                f"{where}: method {method_cls.method_name!r} needs at least {need} classes in {stream_note}, but "
+                f"{source.name} has {present} ({', '.join(map(str, sorted({source.classes[i] for i in set(source.labels)})[:5]))})."
+                + (_layout_hint(source) or " Add classes (one sub-folder per class), or check data.train / data.streams."))
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Fail before anything is built when the run folder cannot be created or written."""
+    run_dir = Path(run_dir)
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"run folder {run_dir}: {existing} is a file, not a folder; choose another folder with "
+                          "train.run_dir=<folder>")
+    for folder in [existing] + [run_dir / sub for sub in ("state", "export") if (run_dir / sub).is_dir()]:
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {folder} ({exc.strerror or exc}), where run {run_dir} keeps its "
+                              "checkpoints, logs and export. Fix its permissions, free disk space, or choose another "
+                              "folder with train.run_dir=<folder>.") from None
+
+
+def check_resume(recipe: Recipe) -> None:
+    """``train.resume`` names a checkpoint folder (unless it is ``auto`` or null)."""
+    resume = recipe.train.resume
+    if resume not in (None, "auto", "never", "none") and not Path(resume).is_dir():
+        raise MissingFileError(f"train.resume={resume!r}: {resume} is not a checkpoint folder (expected "
+                               "<run>/state/step_XXXXXXXX, `auto` or null)")
+
+
 def check_inputs(recipe: Recipe, *, produced_by_stages: list[Path] = ()) -> str:
     """Open the recipe's datasets and check the files its method names, without building the model.
     Paths inside an earlier stage's run folder are made by that stage and are not checked. Returns a
     one-line summary; raises with a message that says what to prepare."""
     data = recipe.data
-    train = build_source(data.train)
+    train = open_dataset(data.train, "data.train")
     counts = [f"{len(train)} training images in {len(train.classes)} classes"]
-    for stream, spec in (data.streams or {}).items():
-        source = build_source(spec) if "type" in spec else train.subset(spec["classes"], relabel=False)
-        counts.append(f"stream {stream}: {len(source)} images")
-    if data.samples:
-        build_source(data.samples)
     cls = get_registry().get("method", recipe.method["name"]).obj
+    sources = stream_sources(recipe, train, cls.data_streams)
+    for stream in data.streams or {}:
+        counts.append(f"stream {stream}: {len(sources[stream])} images")
+    check_classes(cls, sources, "data")
+    check_resume(recipe)
+    if data.samples:
+        open_dataset(data.samples, "data.samples")
     produced = [Path(p).resolve() for p in produced_by_stages]
     kwargs = {k: v for k, v in recipe.method.items() if k != "name"
               if not (isinstance(v, str) and any(Path(v).resolve().is_relative_to(p) for p in produced))}
@@ -95,18 +176,18 @@ def finished_export(recipe: Recipe) -> Path | None:
 class _OnePass(Dataset):
     """Every item of a source once, augmented with a per-item seed (so workers change nothing)."""
 
-    def __init__(self, source: Any, transform: Any, key: tuple) -> None:
-        self.source, self.transform, self.key = source, transform, key
+    def __init__(self, source: Any, transform: Any, key: tuple, on_bad_image: str) -> None:
+        self.source, self.transform, self.key, self.on_bad_image = source, transform, key, on_bad_image
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, Any]:
-        return load_item(self.source, i, self.transform, random.Random(stable_hash(*self.key, i)))
+        return load_item_noted(self.source, i, self.transform, stable_hash(*self.key, i), on_bad_image=self.on_bad_image)
 
 
-def _stack_items(items: list[tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.stack([t for t, _ in items]), torch.stack([torch.as_tensor(lab) for _, lab in items])
+def _stack_items(items: list[tuple[torch.Tensor, Any, list]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([t for t, _, _ in items]), torch.stack([torch.as_tensor(lab) for _, lab, _ in items])
 
 
 class Trainer:
@@ -128,21 +209,20 @@ class Trainer:
         data = recipe.data
         # Built-in data may be rendered on first use: let the main process do it while the others wait.
         with acc.main_process_first():
-            self.train_source = build_source(data.train)
-            self.sample_source = build_source(data.samples) if data.samples else self.train_source
+            self.train_source = open_dataset(data.train, "data.train")
+            self.sample_source = open_dataset(data.samples, "data.samples") if data.samples else self.train_source
         # Each stream of the method draws from data.train, or from the classes data.streams names.
-        self.stream_sources = {stream: self.train_source for stream in self._method_streams(recipe)}
+        cls = get_registry().get("method", recipe.method["name"]).obj
         with acc.main_process_first():
-            for stream, spec in (data.streams or {}).items():
-                if "type" in spec:
-                    self.stream_sources[stream] = build_source(spec)
-                else:
-                    self.stream_sources[stream] = self.train_source.subset(spec["classes"], relabel=False)
+            self.stream_sources = stream_sources(recipe, self.train_source, cls.data_streams)
+        check_classes(cls, self.stream_sources, recipe.source or recipe.name)
+        if acc.is_main_process:
+            check_run_folder(self.run_dir)
+        self.data_reporter = DataReporter(crop=data.crop)
         self.train_transform = TrainTransform(new_size=data.new_size, crop=data.crop, flip=data.flip)
         self.eval_transform = EvalTransform(new_size=data.new_size, crop=data.crop)
 
         method_kwargs = {k: v for k, v in recipe.method.items() if k != "name"}
-        cls = get_registry().get("method", recipe.method["name"]).obj
         from_data = cls.values_from_data(num_classes=len(self.train_source.classes))
         method_kwargs.update({k: from_data[k] for k, v in method_kwargs.items() if v == "auto" and k in from_data})
         self.method: Method = build(recipe.method["name"], **method_kwargs).to(acc.device)
@@ -165,10 +245,6 @@ class Trainer:
         acc.print(f"{recipe.name}: {acc.num_processes} process(es) on {acc.device}, "
                   f"mixed precision {acc.mixed_precision}, gradient accumulation {acc.gradient_accumulation_steps}")
 
-    @staticmethod
-    def _method_streams(recipe: Recipe) -> tuple[str, ...]:
-        return get_registry().get("method", recipe.method["name"]).obj.data_streams
-
     # ---- state ------------------------------------------------------------------------------------
     def _resume(self) -> None:
         acc = self.accelerator
@@ -183,10 +259,8 @@ class Trainer:
             if path is None:
                 return
         else:
+            check_resume(self.recipe)
             path = Path(resume)
-            if not path.is_dir():
-                raise MissingFileError(f"train.resume={resume!r}: {path} is not a checkpoint folder (expected "
-                                       "<run>/state/step_XXXXXXXX, `auto` or null)")
         self.step, notes = ckpt.load_run_state(path, self.state_parts, rank=acc.process_index,
                                                num_processes=acc.num_processes)
         for note in notes:
@@ -215,7 +289,8 @@ class Trainer:
         step = self.step
 
         def one_pass(stream: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            items = _OnePass(self.stream_sources[stream], self.train_transform, (cfg.seed, "export", step, stream))
+            items = _OnePass(self.stream_sources[stream], self.train_transform, (cfg.seed, "export", step, stream),
+                             self.recipe.data.on_bad_image)
             loader = DataLoader(items, batch_size=cfg.batch_size, num_workers=self.recipe.data.num_workers,
                                 collate_fn=_stack_items)
             for images, labels in loader:
@@ -242,7 +317,8 @@ class Trainer:
             stream: make_stream_loader(
                 self.stream_sources[stream], self.train_transform, batch_size=cfg.batch_size, seed=cfg.seed, stream=stream,
                 rank=acc.process_index, world_size=acc.num_processes, start_batch=start_iteration * accum,
-                num_workers=self.recipe.data.num_workers,
+                num_workers=self.recipe.data.num_workers, on_bad_image=self.recipe.data.on_bad_image,
+                warn_below=self.recipe.data.crop // 2, reporter=self.data_reporter,
             )
             for stream in self.method.data_streams
         }
@@ -261,10 +337,11 @@ class Trainer:
             idx = [int((j + 0.5 * i / len(self.method.data_streams)) * step) % len(source) for j in range(n)]
             if i > 0:
                 idx = idx[::-1]
-            items = [load_item(source, j, self.eval_transform, None) for j in idx]
-            images = torch.stack([t for t, _ in items])
-            labels = torch.stack([torch.as_tensor(lab) for _, lab in items])
+            items = [load_item_noted(source, j, self.eval_transform, None, on_bad_image=self.recipe.data.on_bad_image)
+                     for j in idx]
+            images, labels = _stack_items(items)
             batch[stream] = (images.to(self.accelerator.device), labels.to(self.accelerator.device))
+            self.data_reporter([note for item in items for note in item[2]])
         return batch
 
     def write_samples(self, batch: Mapping[str, Any]) -> Path | None:
