@@ -533,3 +533,49 @@ def test_resume_gives_the_same_losses(tmp_path: Path, folder64: Path) -> None:
     for a, b in zip(read("straight"), read("resumed")):
         for key in a:
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key)
+
+
+# ------------------------------------------------------------------------------------------------
+# declared constraints, class needs and translation modes
+# ------------------------------------------------------------------------------------------------
+def test_declared_constraints_min_classes_and_translate_modes() -> None:
+    import inspect
+
+    from i2ikit.recipe import check_method_kwargs
+
+    check_method_kwargs(DeepI2I, {}, "x")  # the defaults satisfy the constraints
+    check_method_kwargs(DeepI2I, dict(TINY), "x")
+    assert set(DeepI2I.constraints) <= set(inspect.signature(DeepI2I.__init__).parameters)
+    assert set(DeepI2I.min_classes) <= set(DeepI2I.data_streams)
+    assert DeepI2I.min_classes.get("real") == 2
+    assert DeepI2I.translate_modes == ("target_class",)
+
+
+@pytest.mark.parametrize("key,bad", [("ch", 0), ("resolution", 32), ("lr_dis", -1e-4), ("betas", [0.0, 1.0]),
+                                     ("feature_loss", "paper"), ("class_map", [0, -1])])
+def test_out_of_range_values_fail_before_building(key: str, bad, monkeypatch) -> None:
+    from i2ikit.errors import ConfigError
+    import i2ikit_deepi2i.method as deepi2i_method
+
+    def boom(*a, **k):
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(deepi2i_method, "Generator", boom)
+    with pytest.raises(ConfigError, match=f"'deepi2i'.*{key}") as err:
+        i2ikit.build("deepi2i", **{**TINY, key: bad})
+    assert key in str(err.value)
+
+
+def test_constructor_checks_are_config_errors(tmp_path: Path) -> None:
+    from i2ikit.errors import ConfigError, MissingFileError
+
+    with pytest.raises(ConfigError, match="resolution must be one of 64, 128, 256"):
+        DeepI2I(resolution=32, ch=8, num_classes=3)  # BigGAN has a 32 px table, DeepI2I's injection does not fit it
+    with pytest.raises(ConfigError, match="ch=4.*d_attention"):
+        DeepI2I(resolution=64, ch=4, num_classes=3, d_attention="32")  # attention needs 8 channels
+    with pytest.raises(ConfigError, match="g_attention / d_attention"):
+        DeepI2I(**TINY, g_attention="sixty-four")
+    with pytest.raises(MissingFileError, match="not a folder"):
+        DeepI2I.load_official(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"0\.\.2"):
+        tiny().translate(torch.zeros(1, 3, 64, 64), 3)

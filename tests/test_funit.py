@@ -566,3 +566,46 @@ def test_pickle_needing_checkpoint_is_refused(tmp_path: Any) -> None:
     torch.save({"gen_test": _official_gen_random(8, 16, 32, 0), "opts": _NotATensor()}, path)
     with pytest.raises(ValueError, match="pickle"):
         i2ikit.build("funit", pretrained=path, dis_nf=8)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Declared constraints, class needs and translation modes
+# ---------------------------------------------------------------------------------------------------
+def test_declared_constraints_min_classes_and_translate_modes() -> None:
+    import inspect
+
+    from i2ikit.recipe import check_method_kwargs
+
+    check_method_kwargs(FUNIT, {}, "x")  # the defaults satisfy the constraints
+    assert set(FUNIT.constraints) <= set(inspect.signature(FUNIT.__init__).parameters)
+    assert set(FUNIT.min_classes) <= set(FUNIT.data_streams)
+    assert FUNIT.min_classes == {"content": 2, "class": 2}
+    assert FUNIT.translate_modes == ("class_images",)
+    # the tiny settings the tests use pass too
+    check_method_kwargs(FUNIT, {**TINY, "n_res_blks": 1, "n_downs_content": 2, "n_downs_class": 2, "dis_n_res_blks": 4}, "x")
+
+
+@pytest.mark.parametrize("key,bad", [("nf", 0), ("lr_gen", 0.0), ("ema_decay", 1.5), ("init", "zeros"),
+                                     ("n_downs_class", 1), ("r1_w", -1.0)])
+def test_out_of_range_values_fail_before_building(key: str, bad: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from i2ikit.errors import ConfigError
+    import i2ikit_funit.method as funit_method
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(funit_method, "FewShotGen", boom)
+    with pytest.raises(ConfigError, match=f"'funit'.*{key}") as err:
+        i2ikit.build("funit", **{**TINY, key: bad})
+    assert key in str(err.value) and "funit" in str(err.value)
+
+
+def test_constructor_checks_name_the_key() -> None:
+    from i2ikit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dis_n_res_blks"):  # odd: only the constructor can tell
+        _tiny(dis_n_res_blks=3)
+    with pytest.raises(ConfigError, match="init='zeros'"):
+        FUNIT(init="zeros")
+    with pytest.raises(ConfigError, match="ema_decay"):
+        FUNIT(ema_decay=2.0)

@@ -208,3 +208,43 @@ def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
     assert ckpt.latest_checkpoint(run).name == "step_00000002"
     assert len((run / "losses.jsonl").read_text().splitlines()) == 2
     assert (run / "export" / "G_ema.safetensors").exists()
+
+
+# ---- declared constraints, class needs and translation modes -------------------------------------
+def test_declared_constraints_min_classes_and_translate_modes() -> None:
+    import inspect
+
+    from i2ikit.recipe import check_method_kwargs
+
+    check_method_kwargs(GPUNIT, {}, "x")  # the defaults satisfy the constraints
+    check_method_kwargs(GPUNIT, dict(TINY), "x")
+    assert set(GPUNIT.constraints) <= set(inspect.signature(GPUNIT.__init__).parameters)
+    assert set(GPUNIT.min_classes) <= set(GPUNIT.data_streams)
+    assert GPUNIT.min_classes == {"source": 1, "target": 1}  # each stream is one domain
+    assert GPUNIT.translate_modes == ("style", "num_styles")
+
+
+@pytest.mark.parametrize("key,bad", [("img_size", 100), ("style_layer", 11), ("lambda_style", -1.0), ("lr", 0.0),
+                                     ("ema_decay", 1.01), ("source_classes", [-1])])
+def test_out_of_range_values_fail_before_building(key, bad, monkeypatch) -> None:
+    from i2ikit.errors import ConfigError
+    import i2ikit_gpunit.method as gpunit_method
+
+    def boom(*a, **k):
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(gpunit_method, "ContentEncoder", boom)
+    with pytest.raises(ConfigError, match=f"'gpunit'.*{key}") as err:
+        i2ikit.build("gpunit", **{**TINY, key: bad})
+    assert key in str(err.value)
+
+
+def test_constructor_checks_are_config_errors(tmp_path: Path) -> None:
+    from i2ikit.errors import ConfigError, MissingFileError
+
+    with pytest.raises(ConfigError, match="'gpunit'.*img_size.*power of two"):
+        GPUNIT(**{**TINY, "img_size": 96})
+    with pytest.raises(ConfigError, match="'gpunit'.*nef"):
+        GPUNIT(**{**TINY, "ngf": 16})
+    with pytest.raises(MissingFileError, match="content_encoder"):
+        GPUNIT.check_inputs({"content_encoder": str(tmp_path / "missing.pt")})

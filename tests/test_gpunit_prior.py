@@ -309,3 +309,46 @@ def test_two_stage_recipe_under_two_process_ddp(tmp_path: Path) -> None:
     for run in ("prior", "task"):
         assert len((tmp_path / "runs" / run / "losses.jsonl").read_text().splitlines()) == 2, run
     assert (tmp_path / "runs" / "task" / "export" / "translation_model.pt").exists()
+
+
+# ---- declared constraints, class needs and translation modes -------------------------------------
+def test_declared_constraints_min_classes_and_translate_modes() -> None:
+    import inspect
+
+    from i2ikit.recipe import check_method_kwargs
+
+    check_method_kwargs(GPUNITPrior, {}, "x")  # the defaults satisfy the constraints
+    check_method_kwargs(GPUNITPrior, dict(TINY), "x")
+    assert set(GPUNITPrior.constraints) <= set(inspect.signature(GPUNITPrior.__init__).parameters)
+    assert set(GPUNITPrior.min_classes) <= set(GPUNITPrior.data_streams)
+    assert GPUNITPrior.min_classes["paired"] == 2  # cross-class pairs
+    assert GPUNITPrior.translate_modes == ()  # Stage I does not translate
+
+
+@pytest.mark.parametrize("key,bad", [("img_size", 64), ("flip_ratio", 1.5), ("lambda_shape_rec", -5.0), ("nf", 0),
+                                     ("betas", [0.9, 1.0])])
+def test_out_of_range_values_fail_before_building(key, bad, monkeypatch) -> None:
+    from i2ikit.errors import ConfigError
+    import i2ikit_gpunit.prior as prior_module
+
+    def boom(*a, **k):
+        raise AssertionError("a network was built")
+
+    monkeypatch.setattr(prior_module, "PriorAutoEncoder", boom)
+    with pytest.raises(ConfigError, match=f"'gpunit_prior'.*{key}") as err:
+        i2ikit.build("gpunit_prior", **{**TINY, key: bad})
+    assert key in str(err.value)
+
+
+def test_init_from_a_damaged_export_names_the_file(tmp_path: Path) -> None:
+    from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
+
+    with pytest.raises(ConfigError, match="'gpunit_prior'.*img_size"):
+        GPUNITPrior(**{**TINY, "img_size": 192})
+    export = tmp_path / "export"
+    export.mkdir()
+    with pytest.raises(MissingFileError, match="autoencoder.safetensors"):
+        GPUNITPrior(**TINY, init_from=str(export))
+    (export / "autoencoder.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1")  # cut short
+    with pytest.raises(CheckpointError, match="autoencoder.safetensors"):
+        GPUNITPrior(**TINY, init_from=str(export))

@@ -196,3 +196,16 @@ def test_copy_me_template_plugin_works_with_funit(third_party_site, monkeypatch)
     finally:
         monkeypatch.undo()
         reload_plugins()
+
+
+def test_template_discriminator_names_a_bad_key(monkeypatch):
+    from i2ikit.errors import ConfigError
+
+    monkeypatch.syspath_prepend(str(ROOT / "plugins" / "template"))
+    from i2ikit_template import PatchGANDiscriminator
+
+    with pytest.raises(ConfigError, match="'patchgan'.*nf.*discriminator_kwargs"):
+        PatchGANDiscriminator(num_classes=3, nf=0)
+    with pytest.raises(ConfigError, match="n_layers"):
+        PatchGANDiscriminator(num_classes=3, n_layers=-1)
+    PatchGANDiscriminator(num_classes=3, nf=4, n_layers=2)

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -132,12 +134,12 @@ def _stem_width(chars: str) -> int:
 
 def _check_chars(chars: str) -> str:
     if not chars:
-        raise ValueError("chars must not be empty")
+        raise ConfigError("chars (--chars) must not be empty")
     if len(set(chars)) != len(chars):
-        raise ValueError(f"chars must not repeat a character: {chars!r}")
+        raise ConfigError(f"chars (--chars) must not repeat a character: {chars!r}")
     bad = [c for c in chars if c.isspace() or unicodedata.category(c).startswith("C")]
     if bad:
-        raise ValueError(f"chars must be visible characters, got {bad!r}")
+        raise ConfigError(f"chars (--chars) must be visible characters, got {bad!r}")
     return chars
 
 
@@ -452,13 +454,14 @@ def split_faces(face_ids: Iterable[str], holdout: float = 0.2, seed: int = 0) ->
     """
     ids = sorted(set(face_ids))
     if not 0.0 <= holdout < 1.0:
-        raise ValueError(f"holdout must be in [0, 1), got {holdout}")
+        raise ConfigError(f"holdout (--holdout) must be in [0, 1), got {holdout}")
     if holdout == 0.0:
         return set()
     n = len(ids)
     k = min(max(2, round(holdout * n)), n - 2)
     if k < 2:
-        raise ValueError(f"need at least 4 font faces to hold 2 out, found {n}")
+        raise ConfigError(f"need at least 4 font faces to hold 2 out, found {n}: install font packages (pip install "
+                          "font-roboto font-lato ...), allow system fonts, or use holdout 0")
     rank = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
     return set(rank[:k])
 
@@ -543,7 +546,7 @@ def _fingerprint(params: dict, faces: Sequence[FontFace]) -> str:
 
 def _params(size: int, chars: str, holdout: float, seed: int, include_system: bool) -> dict:
     if size < 8:
-        raise ValueError(f"size must be >= 8, got {size}")
+        raise ConfigError(f"glyph size (--size) must be >= 8, got {size}")
     return {
         "size": int(size),
         "margin": _margin(size),
@@ -780,7 +783,7 @@ def glyph_source(
     Each sub-folder is a face (class), laid out for an ImageFolder-style reader.
     """
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ConfigError(f"glyphs: split must be 'train' or 'test', got {split!r}")
     built = build_glyph_dataset(
         root,
         size=size,

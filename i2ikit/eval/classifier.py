@@ -36,6 +36,7 @@ from ..data import (
     epoch_permutation,
     stable_hash,
 )
+from ..errors import CheckpointError, ConfigError, MissingFileError
 
 __all__ = [
     "CONFIG_NAME",
@@ -89,14 +90,14 @@ class Classifier(nn.Module):
         super().__init__()
         classes = [str(c) for c in classes]
         if len(classes) < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {classes}")
+            raise ConfigError(f"a classifier needs at least 2 classes, got {classes}")
         if not isinstance(image_size, int) or image_size < 8:
-            raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+            raise ConfigError(f"image_size (--image-size) must be an integer >= 8, got {image_size!r}")
         if model is None:
             try:
                 model = _timm().create_model(model_name, pretrained=False, num_classes=len(classes), in_chans=3)
             except RuntimeError as exc:  # timm: "Unknown model (...)"
-                raise ValueError(f"cannot build timm model {model_name!r}: {exc}") from None
+                raise ConfigError(f"cannot build timm model {model_name!r} (--model): {exc}") from None
         self.model = model
         self.model_name = model_name
         self.classes = classes
@@ -105,7 +106,7 @@ class Classifier(nn.Module):
         mean = tuple(float(v) for v in (mean if mean is not None else cfg.get("mean", _IMAGENET_MEAN)))
         std = tuple(float(v) for v in (std if std is not None else cfg.get("std", _IMAGENET_STD)))
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f"mean/std must be 3 values with std > 0, got mean={mean}, std={std}")
+            raise ConfigError(f"mean/std must be 3 values with std > 0, got mean={mean}, std={std}")
         # Not in the state dict: model.safetensors stays a plain timm state dict; config.json has them.
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
@@ -219,7 +220,7 @@ def save_classifier(clf: Classifier, directory: str | os.PathLike) -> Path:
 
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
     """Load a folder written by :func:`save_classifier` (in eval mode); never downloads anything."""
-    from safetensors.torch import load_file
+    from ..method import read_safetensors
 
     folder = Path(path)
     if folder.is_file() and folder.name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -227,35 +228,35 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
     expected = f"expected a classifier folder with {CONFIG_NAME} and {WEIGHTS_NAME} (from `i2ikit eval train-classifier`)"
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise FileNotFoundError(f"classifier folder {str(folder)!r} {what}; {expected}")
+        raise MissingFileError(f"classifier folder {str(folder)!r} {what}; {expected}")
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"classifier folder {str(folder)!r} has no {name}; {expected}")
+            raise MissingFileError(f"classifier folder {str(folder)!r} has no {name}; {expected}")
     try:
         config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); retrain or re-save the classifier") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); retrain or re-save the classifier") from None
     found = config.get("format") if isinstance(config, dict) else type(config).__name__
     if found != FORMAT:
-        raise ValueError(
+        raise CheckpointError(
             f"{folder / CONFIG_NAME} is not an i2ikit classifier config (format {found!r}, expected {FORMAT!r}); "
             "train one with `i2ikit eval train-classifier`"
         )
     if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{folder} was saved by a newer i2ikit (classifier format {config['format_version']}, this one reads "
             f"up to {FORMAT_VERSION}); upgrade i2ikit"
         )
     missing = [k for k in ("model_name", "classes", "image_size") if k not in config]
     if missing:
-        raise ValueError(f"{folder / CONFIG_NAME} lacks {missing}; retrain or re-save the classifier")
+        raise CheckpointError(f"{folder / CONFIG_NAME} lacks {missing}; retrain or re-save the classifier")
     clf = Classifier(config["model_name"], config["classes"], int(config["image_size"]),
                      mean=config.get("mean"), std=config.get("std"))
-    state = load_file(str(folder / WEIGHTS_NAME))
+    state = read_safetensors(folder / WEIGHTS_NAME, "classifier weights")
     try:
         clf.model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ValueError(
+        raise CheckpointError(
             f"{folder / WEIGHTS_NAME} does not fit a {config['model_name']!r} with {len(config['classes'])} classes "
             f"(installed timm {_timm().__version__}): {exc}"
         ) from None
@@ -269,14 +270,14 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu")
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from ``.safetensors`` or a torch file (weights_only), unwrapping common containers."""
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"pretrained weights file {str(path)!r} does not exist; give a local timm/torchvision state_dict "
             "(.pth/.pt/.bin or .safetensors) of the same architecture (nothing is downloaded)"
         )
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from ..method import read_safetensors
 
-        state: Any = load_file(str(path))
+        state: Any = read_safetensors(path, "pretrained classifier weights")
     else:
         from ..method import load_checkpoint_file
 
@@ -286,7 +287,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state = state[key]
             break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict (a mapping of parameter names to tensors)")
+        raise CheckpointError(f"{path} does not hold a state dict (a mapping of parameter names to tensors)")
     prefixes = ("module.", "model.")  # DDP wrappers; an i2ikit Classifier's own state dict
     for p in prefixes:
         if state and all(k.startswith(p) for k in state):
@@ -317,7 +318,7 @@ def load_backbone_weights(model: nn.Module, path: str | os.PathLike, *, verbose:
     bad_missing = [k for k in missing if not is_head(k)]
     if not matched or bad_missing:
         shown = bad_missing or missing
-        raise ValueError(
+        raise CheckpointError(
             f"{path} does not fit timm model {getattr(model, 'default_cfg', {}).get('architecture', type(model).__name__)!r}: "
             f"{len(matched)} of {len(own)} tensors match; not loadable: {shown[:8]}"
             f"{' ...' if len(shown) > 8 else ''}"
@@ -364,7 +365,7 @@ def _stratified_split(source: LabeledImages, val_fraction: float, seed: int) -> 
     """Per class: a seeded shuffle, then ``round(val_fraction * n)`` images (at least 1 when the class
     has 2+, never all of them) go to validation, so every class is in both parts when it can be."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"val_fraction (--val-fraction) must be in [0, 1), got {val_fraction}")
     train: list[int] = []
     val: list[int] = []
     for label, items in enumerate(source.indices_by_class()):
@@ -441,7 +442,7 @@ def train_classifier(
         raise TypeError(f"train_classifier needs a LabeledImages source, got {type(source).__name__}")
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be a positive integer, got {value!r}")
     if len(source.classes) < 2:
         raise DataSourceError(f"{source.name}: a classifier needs at least 2 classes, found {source.classes}")
     empty = [c for c, items in zip(source.classes, source.indices_by_class()) if not items]
@@ -602,7 +603,7 @@ def _source_from_spec(spec: str, labels: str) -> LabeledImages:
     if spec.startswith("glyphs:"):
         split = spec.split(":", 1)[1]
         if split not in ("train", "test"):
-            raise ValueError(f"--data {spec!r}: the glyph split must be 'train' or 'test' (glyphs:train, glyphs:test)")
+            raise ConfigError(f"--data {spec!r}: the glyph split must be 'train' or 'test' (glyphs:train, glyphs:test)")
         from ..data import glyph_dataset
 
         source = glyph_dataset.glyphs(split=split)

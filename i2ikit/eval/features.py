@@ -32,6 +32,7 @@ from typing import Callable, Literal
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError, ConfigError
 from .weights import resolve_weights
 
 __all__ = [
@@ -77,9 +78,14 @@ class InceptionFeatures(nn.Module):
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         # With a weights path torch-fidelity loads that file (strict) and never downloads.
-        self.net = FeatureExtractorInceptionV3(
-            "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path)
-        ).to(device)
+        try:
+            net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+        except (OSError, ImportError):
+            raise
+        except Exception as exc:  # a truncated or foreign file: torch-fidelity's torch.load / load_state_dict
+            raise CheckpointError(f"{path} cannot be loaded as the FID Inception weights ({type(exc).__name__}: {exc}); "
+                                  "the file is damaged or another network's: download it again (docs/metrics.md)") from None
+        self.net = net.to(device)
         self.weights_path = path
         self.device = torch.device(device)
 
@@ -96,11 +102,15 @@ def inception_features(weights: str | os.PathLike[str] | None = None, device: st
 
 
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    """``torch.load(weights_only=True)`` of a local weight file (a damaged or pickled file is a
+    :class:`~i2ikit.errors.CheckpointError` naming it), unwrapping ``{"state_dict": ...}``."""
+    from ..method import load_checkpoint_file
+
+    sd = load_checkpoint_file(path)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
+        raise CheckpointError(f"{path}: expected a state dict, got {type(sd).__name__}")
     return sd
 
 
@@ -117,7 +127,7 @@ def load_features_state(features: nn.Sequential, path: Path, arch: str) -> None:
     try:
         features.load_state_dict(sub, strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"{path} is not a torchvision {arch} state dict: {exc}") from None
+        raise CheckpointError(f"{path} is not a torchvision {arch} state dict: {exc}") from None
 
 
 class VGGConv5Features(nn.Module):
@@ -133,7 +143,7 @@ class VGGConv5Features(nn.Module):
     ) -> None:
         super().__init__()
         if layer not in self.LAYERS:
-            raise ValueError(f"layer must be one of {sorted(self.LAYERS)}, got {layer!r}")
+            raise ConfigError(f"layer must be one of {sorted(self.LAYERS)}, got {layer!r}")
         path = resolve_weights("vgg16", weights)
         from torchvision.models.vgg import cfgs, make_layers
 
@@ -198,7 +208,7 @@ class StarGANv2InceptionFeatures(nn.Module):
                  image_size: int | None = None) -> None:
         super().__init__()
         if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-            raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+            raise ConfigError(f"image_size must be a positive integer or None, got {image_size!r}")
         path = resolve_weights("inception_v3_torchvision", weights)
         from torchvision.models import inception_v3
 
@@ -208,7 +218,7 @@ class StarGANv2InceptionFeatures(nn.Module):
         try:
             net.load_state_dict(_load_state_dict(path), strict=True)
         except RuntimeError as exc:
-            raise ValueError(f"{path} is not a torchvision inception_v3 state dict: {exc}") from None
+            raise CheckpointError(f"{path} is not a torchvision inception_v3 state dict: {exc}") from None
         self.blocks = nn.Sequential(
             net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
             net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(kernel_size=3, stride=2),
@@ -348,6 +358,6 @@ def default_extractor(kind: Literal["inception", "stargan_v2", "vgg16"], device:
     extract each image set once.
     """
     if kind not in EXTRACTOR_WEIGHTS:
-        raise ValueError(f"unknown extractor {kind!r}; known: {', '.join(EXTRACTOR_WEIGHTS)}")
+        raise ConfigError(f"unknown feature extractor {kind!r}; known: {', '.join(EXTRACTOR_WEIGHTS)}")
     path = resolve_weights(EXTRACTOR_WEIGHTS[kind], weights)  # MissingWeightsError with download instructions
     return _default(kind, str(path), str(torch.device(device)))

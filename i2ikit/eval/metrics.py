@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import CheckpointError, ConfigError
 from .features import (
     CachedFeatures,
     FeatureExtractor,
@@ -70,7 +71,8 @@ def _features_2d(f: ArrayLike, what: str) -> Tensor:
     if t.ndim != 2:
         t = t.reshape(len(t), -1)
     if len(t) < 2:
-        raise ValueError(f"{what}: need at least 2 samples, got {len(t)}")
+        raise ConfigError(f"{what}: need at least 2 samples, got {len(t)}; use more images (e.g. --num-content, "
+                          "--max-real, or a target class with more images)")
     if not torch.isfinite(t).all():
         raise ValueError(f"{what}: features contain NaN or inf")
     return t
@@ -129,7 +131,8 @@ class Moments:
 
     def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
         if self.n < 2 or self._shift is None or self._s1 is None or self._s2 is None:
-            raise ValueError(f"FID needs at least 2 samples per set, got {self.n}")
+            raise ConfigError(f"FID needs at least 2 samples per set, got {self.n}; use more images (e.g. --num-content, "
+                              "--max-real, or a target class with more images)")
         m1 = self._s1 / self.n
         cov = (self._s2 - self.n * torch.outer(m1, m1)) / (self.n - 1)
         return (self._shift + m1).numpy(), cov.numpy()
@@ -171,7 +174,7 @@ def kernel_inception_distance(
         raise ValueError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
     m = min(int(subset_size), len(a), len(b))
     if subsets < 1:
-        raise ValueError(f"subsets must be >= 1, got {subsets}")
+        raise ConfigError(f"KID subsets must be >= 1, got {subsets}")
     try:
         from torch_fidelity import metric_kid as tf_kid
 
@@ -193,7 +196,9 @@ def instance_normalize(feats: Tensor, eps: float = 1e-5) -> Tensor:
     if feats.ndim != 4:
         raise ValueError(f"instance normalisation needs N x C x H x W feature maps, got shape {tuple(feats.shape)}")
     if feats.shape[2] * feats.shape[3] < 2:
-        raise ValueError("instance normalisation needs feature maps with more than one position (H x W >= 2)")
+        raise ConfigError("instance normalisation needs feature maps with more than one position (H x W >= 2): the "
+                          "images are too small for the feature network (DIPD's VGG16 relu5_3 is 1/16 of the image "
+                          "side); evaluate at a larger --image-size (>= 32 px)")
     f = feats.to(torch.float32) if feats.dtype in (torch.float16, torch.bfloat16) else feats
     mean = f.mean(dim=(2, 3), keepdim=True)
     var = f.var(dim=(2, 3), keepdim=True, unbiased=False)
@@ -234,7 +239,8 @@ def lpips_diversity_per_input(
         raise ValueError(f"variants must be N x S x C x H x W, got shape {tuple(variants.shape)}")
     n, s = variants.shape[:2]
     if s < 2:
-        raise ValueError(f"diversity needs at least 2 outputs per input, got {s}")
+        raise ConfigError(f"diversity needs at least 2 outputs per input, got {s} (--diversity-samples or "
+                          "--styles-per-input >= 2)")
     i, j = _pairs(s)
     p = len(i)
     a_idx = (torch.arange(n).unsqueeze(1) * s + i).flatten()  # n-major, pair-minor
@@ -263,7 +269,7 @@ def build_lpips(net: str = "alex", weights: str | os.PathLike[str] | None = None
     torchvision weight file (``alexnet-owt-7be5be79.pth`` / ``vgg16-397923af.pth``). Built with a
     random backbone (``pnet_rand=True``: torchvision downloads nothing) that is then overwritten."""
     if net not in _LPIPS_BACKBONES:
-        raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
+        raise ConfigError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
     path = resolve_weights(_LPIPS_BACKBONES[net], weights)
     import lpips
 
@@ -278,7 +284,7 @@ def build_lpips(net: str = "alex", weights: str | os.PathLike[str] | None = None
     for key in target:  # "slice2.3.weight" <- torchvision "features.3.weight"
         src = key.split(".", 1)[1]
         if src not in feats or feats[src].shape != target[key].shape:
-            raise ValueError(f"{path} is not a torchvision {_LPIPS_BACKBONES[net]} state dict (no matching 'features.{src}')")
+            raise CheckpointError(f"{path} is not a torchvision {_LPIPS_BACKBONES[net]} state dict (no matching 'features.{src}')")
         mapped[key] = feats[src]
     model.net.load_state_dict(mapped, strict=True)
     return model.eval().requires_grad_(False).to(device)
@@ -354,7 +360,7 @@ class _FeatureMetric(Metric):
         self._kind = "inception"
         if isinstance(features, str):
             if features not in self.STANDARD_FEATURES:
-                raise ValueError(f"features must be a callable, None or one of {self.STANDARD_FEATURES}, got {features!r}")
+                raise ConfigError(f"features must be a callable, None or one of {self.STANDARD_FEATURES}, got {features!r}")
             self._kind, features = features, None
         self._features = features
         self._weights = weights
@@ -415,7 +421,8 @@ class _FIDBase(_FeatureMetric):
     def _fid(self, target: str) -> tuple[float, int, int]:
         fake, real = self._moments.get((target, "translated")), self._moments.get((target, "real"))
         if fake is None or real is None or real.n == 0:
-            raise ValueError(f"metric {self.name!r}: target class {target!r} has no real images")
+            raise ConfigError(f"metric {self.name!r}: target class {target!r} has no real images (all its images went "
+                              "to the class-image shots?); give it more images or a smaller K")
         return frechet_distance_from_moments(*fake.mean_cov(), *real.mean_cov()), fake.n, real.n
 
 
@@ -477,7 +484,8 @@ class _KIDOptions(_FeatureMetric):
         for t in self._classes:
             fake, real = self._feats.get((t, "translated")), self._feats.get((t, "real"))
             if not fake or not real:
-                raise ValueError(f"metric {self.name!r}: target class {t!r} has no real images")
+                raise ConfigError(f"metric {self.name!r}: target class {t!r} has no real images (all its images went "
+                                  "to the class-image shots?); give it more images or a smaller K")
             out[t] = (torch.cat(fake), torch.cat(real))
         return out
 
@@ -539,7 +547,7 @@ class _ClassifierMetric(Metric):
         if self._classifier is None:
             arg = self._classifier_arg
             if arg is None:
-                raise ValueError(
+                raise ConfigError(
                     f"metric {self.name!r} needs a classifier: pass classifier=<folder of a classifier trained with "
                     "`i2ikit eval train-classifier`> or any callable images -> logits (no standard one exists: "
                     "FUNIT fine-tunes its own per dataset)"
@@ -589,7 +597,7 @@ class TranslationAccuracy(_ClassifierMetric):
                  device: str | torch.device = "cpu", batch_size: int = 50,
                  match_by: Literal["auto", "name", "label"] = "auto") -> None:
         if match_by not in ("auto", "name", "label"):
-            raise ValueError(f"match_by must be 'auto', 'name' or 'label', got {match_by!r}")
+            raise ConfigError(f"match_by must be 'auto', 'name' or 'label', got {match_by!r}")
         self.match_by = match_by
         super().__init__(classifier, device=device, batch_size=batch_size)
 
@@ -598,10 +606,10 @@ class TranslationAccuracy(_ClassifierMetric):
         if self.match_by == "label" or (self.match_by == "auto" and not classes):
             return int(group.target_label)
         if not classes:
-            raise ValueError(f"metric {self.name!r}: match_by='name' but the classifier has no .classes")
+            raise ConfigError(f"metric {self.name!r}: match_by='name' but the classifier has no .classes")
         names = [str(c) for c in classes]
         if group.target not in names:
-            raise ValueError(
+            raise ConfigError(
                 f"metric {self.name!r}: target class {group.target!r} is not among the classifier's classes "
                 f"({', '.join(names[:10])}{', ...' if len(names) > 10 else ''}); use a classifier trained on the target "
                 "classes, or match_by='label' to use the group's target_label as the index"
@@ -612,7 +620,8 @@ class TranslationAccuracy(_ClassifierMetric):
         idx = self.target_index(group)
         logits = self._logits(group.translated)
         if not 0 <= idx < logits.shape[1]:
-            raise ValueError(f"target index {idx} out of range for a classifier with {logits.shape[1]} classes")
+            raise ConfigError(f"metric {self.name!r}: target index {idx} out of range for a classifier with "
+                              f"{logits.shape[1]} classes; use a classifier trained on the target classes")
         self._count(logits, torch.full((len(logits),), idx, dtype=torch.long))
 
     def compute(self) -> dict[str, float]:
@@ -628,11 +637,13 @@ class ContentAccuracy(_ClassifierMetric):
 
     def update(self, group: TranslationGroup) -> None:
         if group.content_labels is None:
-            raise ValueError(f"metric {self.name!r} needs content labels, but group {group.target!r} has none")
+            raise ConfigError(f"metric {self.name!r} needs content labels, but group {group.target!r} has none (they "
+                              "exist for glyph data: a content_labels.json next to the split folder)")
         logits = self._logits(group.translated)
         labels = torch.as_tensor(group.content_labels).reshape(-1)
         if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-            raise ValueError(f"content labels out of range for a classifier with {logits.shape[1]} classes")
+            raise ConfigError(f"metric {self.name!r}: content labels out of range for a classifier with "
+                              f"{logits.shape[1]} classes; use a content classifier trained on the same content labels")
         self._count(logits, labels)
 
     def compute(self) -> dict[str, float]:
@@ -651,7 +662,7 @@ class DIPD(Metric):
                  device: str | torch.device = "cpu", batch_size: int = 50, reduction: Literal["mse", "l2"] = "mse",
                  eps: float = 1e-5) -> None:
         if reduction not in ("mse", "l2"):
-            raise ValueError(f"reduction must be 'mse' or 'l2', got {reduction!r}")
+            raise ConfigError(f"DIPD reduction must be 'mse' or 'l2', got {reduction!r}")
         self._features = features.extractor if isinstance(features, CachedFeatures) else features
         self._weights = weights
         self.reduction = reduction
@@ -699,7 +710,7 @@ class LPIPSDiversity(Metric):
                  model: Callable[[Tensor, Tensor], Tensor] | None = None, device: str | torch.device = "cpu",
                  batch_size: int = 32, version: str = "0.1") -> None:
         if model is None and net not in _LPIPS_BACKBONES:
-            raise ValueError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
+            raise ConfigError(f"LPIPS net must be 'alex' or 'vgg', got {net!r}")
         self.net = net
         self._weights = weights
         self._model = model
@@ -720,8 +731,8 @@ class LPIPSDiversity(Metric):
 
     def update(self, group: TranslationGroup) -> None:
         if group.variants is None:
-            raise ValueError(f"metric {self.name!r} needs several outputs per input (group.variants), "
-                             f"but group {group.target!r} has none")
+            raise ConfigError(f"metric {self.name!r} needs several outputs per input (group.variants), "
+                              f"but group {group.target!r} has none")
         model = self.model
         dev = _module_device(model)
         fn = model if dev is None else (lambda a, b: model(a.to(dev), b.to(dev)))

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import EvalTransform, LabeledImages, stable_hash
+from ..errors import ConfigError
 from ..plugins import get_registry
 from .metrics import TranslationGroup
 
@@ -88,6 +89,19 @@ def build_metrics(names: Sequence[str], options: Mapping[str, Mapping[str, Any]]
     return {name: registry.get("metric", name).obj(device=device, **dict(options.get(name, {}))) for name in names}
 
 
+def _check_settings(s: EvalSettings) -> None:
+    """The counts of the settings (command-line options of ``i2ikit eval``), before anything is translated."""
+    for name, option, value in (("batch_size", "--batch-size", s.batch_size), ("num_content", "--num-content", s.num_content)):
+        if int(value) < 1:
+            raise ConfigError(f"{name} ({option}) must be >= 1, got {value}")
+    if s.protocol == "few_shot":
+        bad = [k for k in s.ks if int(k) < 1]
+        if bad:
+            raise ConfigError(f"K (--k) must be >= 1 class image per target class, got {bad}")
+    if int(s.diversity_samples) < 0:
+        raise ConfigError(f"diversity_samples (--diversity-samples) must be >= 0, got {s.diversity_samples}")
+
+
 def evaluate(
     model: Any,
     *,
@@ -112,6 +126,7 @@ def evaluate(
     device = torch.device(device)
     transform = EvalTransform(new_size=new_size or image_size, crop=image_size)
     s = settings
+    _check_settings(s)
     content_idx = _draw(len(content), s.num_content, s.seed, "content", content.name)
     x_content = _stack(content, content_idx, transform)
     c_labels = torch.tensor([content_labels[i] for i in content_idx]) if content_labels is not None else None
@@ -119,10 +134,11 @@ def evaluate(
     ks = s.ks if s.protocol == "few_shot" else [None]
     n_styles = max(int(s.styles_per_input), 1)
     if n_styles > 1 and s.protocol != "two_domain":
-        raise ValueError(f"styles_per_input={n_styles} is for the two_domain protocol, not {s.protocol!r}")
+        raise ConfigError(f"styles_per_input={n_styles} (--styles-per-input) is for the two_domain protocol, not "
+                          f"{s.protocol!r}")
     if n_styles > 1 and s.diversity_samples:
-        raise ValueError(f"styles_per_input={n_styles} already gives {n_styles} outputs per input for diversity; "
-                         "leave diversity_samples at 0")
+        raise ConfigError(f"styles_per_input={n_styles} already gives {n_styles} outputs per input for diversity; "
+                          "leave diversity_samples at 0")
     results: dict[str, dict[str, float]] = {}
     total = len(ks) * len(targets.classes)
     bar = tqdm(total=total, desc=f"eval {s.protocol}", disable=not progress, dynamic_ncols=True)
@@ -135,7 +151,8 @@ def evaluate(
             extra_styles: list[torch.Tensor] = []
             if s.protocol == "few_shot":
                 if len(items) <= k:
-                    raise ValueError(f"target class {cls_name!r} has {len(items)} images; K={k} shots need at least {k + 1}")
+                    raise ConfigError(f"target class {cls_name!r} has {len(items)} images; K={k} shots need at least "
+                                      f"{k + 1} (one more for the real images); use a smaller --k or drop that class")
                 shots_idx = [items[i] for i in _draw(len(items), k, s.seed, "shots", cls_name, k)]
                 shots = _stack(targets, shots_idx, transform).to(device)
                 translated = _batched(lambda x: model.translate(x.to(device), shots), x_content, s.batch_size)

@@ -58,17 +58,17 @@ def official_class_order(dataset: str, names: Sequence[str] | None = None) -> li
     ``"256"``). The count and the first/last names are checked against the official lists.
     """
     if dataset not in OFFICIAL_DATASETS:
-        raise ValueError(f"unknown DeepI2I dataset {dataset!r}; choose one of {sorted(OFFICIAL_DATASETS)}")
+        raise DataSourceError(f"unknown DeepI2I dataset {dataset!r}; choose one of {sorted(OFFICIAL_DATASETS)}")
     count, first, last = OFFICIAL_DATASETS[dataset]
     if names is None:
         if dataset != "foods":
-            raise ValueError(f"the {dataset} class names are its folder names; pass them (the order rule is: sorted as strings)")
+            raise DataSourceError(f"the {dataset} class names are its folder names; pass them (the order rule is: sorted as strings)")
         names = [str(i) for i in range(1, count + 1)]
     ordered = sorted(str(n) for n in names)
     if len(ordered) != count or len(set(ordered)) != count:
-        raise ValueError(f"the official {dataset} data has {count} distinct classes, got {len(set(ordered))}")
+        raise DataSourceError(f"the official {dataset} data has {count} distinct classes, got {len(set(ordered))}")
     if (ordered[0], ordered[-1]) != (first, last):
-        raise ValueError(f"the official {dataset} order runs {first} ... {last}; these names run {ordered[0]} ... {ordered[-1]}")
+        raise DataSourceError(f"the official {dataset} order runs {first} ... {last}; these names run {ordered[0]} ... {ordered[-1]}")
     return ordered
 
 
@@ -107,7 +107,11 @@ def read_class_index(path: str | os.PathLike) -> list[str]:
         except Exception as exc:
             raise DataSourceError(f"{where}: cannot read it as a plain pickled mapping of class names: {exc}") from None
     elif path.suffix == ".json":
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataSourceError(f"{where} is not valid JSON ({exc}); expected a list of class names or "
+                                  "{name: index}") from None
     else:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if isinstance(obj, dict):

@@ -40,11 +40,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
+from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.losses import HingeLoss
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep, load_checkpoint_file
 
 from . import __version__
-from .networks import DEFAULT_FEATURE_SIZES, Adaptor, Encoder, Generator, ProjectionDiscriminator
+from .networks import (
+    DEFAULT_FEATURE_SIZES,
+    Adaptor,
+    Encoder,
+    Generator,
+    ProjectionDiscriminator,
+    discriminator_arch,
+    generator_arch,
+)
 from .official import (
     infer_discriminator_config,
     infer_generator_config,
@@ -69,6 +79,9 @@ TRANSFER_INJECTION_WEIGHTS: dict[int, float] = {4: 0.1, 8: 0.1, 16: 0.1, 32: 0.1
 SCRATCH_INJECTION_WEIGHTS: dict[int, float] = {4: 1.0, 8: 1.0, 16: 1.0, 32: 0.1}
 
 WEIGHTS_DOC = "docs/weights.md"
+# BigGAN-PyTorch has G and D tables for 32..256 px, but the four injected feature sizes 4/8/16/32 need a
+# discriminator of 64 px or more.
+RESOLUTIONS = (64, 128, 256)
 
 
 _HINGE = HingeLoss()  # BigGAN-PyTorch's loss_hinge_dis / loss_hinge_gen
@@ -79,7 +92,7 @@ def _int_keys(weights: Mapping[Any, Any], what: str) -> dict[int, float]:
     try:
         return {int(k): float(v) for k, v in weights.items()}
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must map spatial sizes (4, 8, 16, 32) to numbers, got {weights!r}") from None
+        raise ConfigError(f"method 'deepi2i': {what} must map spatial sizes (4, 8, 16, 32) to numbers, got {weights!r}") from None
 
 
 class NetworkView(nn.Module):
@@ -142,8 +155,28 @@ def feature_reconstruction_loss(
             term = F.mse_loss(feat[:half], feat[half:])
         total = weights[size] * term if total is None else total + weights[size] * term
     if total is None:
-        raise ValueError(f"no feature size has a weight: features at {sorted(features)}, weights for {sorted(weights)}")
+        raise ConfigError(f"no feature size has a weight: the discriminator's features are at {sorted(features)}, "
+                          f"the weights (method.feature_loss_weights) are for {sorted(weights)}; give a weight for at "
+                          "least one of those sizes")
     return total
+
+
+def _check_attention_widths(resolution: int, ch: int, g_attention: str, d_attention: str) -> None:
+    """Self-attention needs at least 8 channels where it sits (it uses C/8 query channels): name the keys
+    when ``ch`` is too small for the chosen attention resolutions."""
+    try:
+        g_arch = generator_arch(ch, resolution, g_attention)
+        d_arch = discriminator_arch(ch, resolution, d_attention)
+    except ValueError:
+        return  # an unknown resolution or attention string: the networks say so themselves
+    for what, key, attn, arch in (("generator", "g_attention", g_attention, g_arch),
+                                  ("discriminator", "d_attention", d_attention, d_arch)):
+        narrow = sorted({r for r, on, c in zip(arch.resolution, arch.attention, arch.out_channels) if on and c < 8})
+        if narrow:
+            raise ConfigError(
+                f"method 'deepi2i': ch={ch} gives the {what}'s self-attention at {narrow[0]} px fewer than 8 channels "
+                f"(it uses C/8 query channels); raise ch (the official value is 96) or move/turn off {key} "
+                f"(now {attn!r}; '0' = none)")
 
 
 class DeepI2I(Method):
@@ -178,6 +211,29 @@ class DeepI2I(Method):
     data_streams = ("source", "real")
     init_only = ("biggan",)
     sample_targets = 4  # target classes shown in training sample grids
+    # Many-class translation: the discriminator learns every target class from the labels of the
+    # ``real`` stream (with ``real_stream=False`` from ``source``, which then is the same data).
+    # ``source`` only feeds images to translate and may show a single class.
+    min_classes = {"real": 2}
+    translate_modes = ("target_class",)
+    constraints = {
+        "resolution": OneOf(RESOLUTIONS),
+        "ch": at_least_one,
+        "dim_z": at_least_one,
+        "shared_dim": non_negative,  # 0: no shared embedding, G uses dim_z (BigGAN-PyTorch)
+        "num_classes": at_least_one,
+        "class_map": non_negative,  # each entry a class row < num_classes (checked when built)
+        "phase_one_iters": non_negative,
+        "lr_gen": positive,
+        "lr_dis": positive,
+        "lr_adaptor": positive,
+        "lr_encoder": positive,
+        "betas": Range(ge=0, lt=1),  # torch's Adam refuses a beta of 1
+        "adam_eps": non_negative,
+        "feature_loss": OneOf(("intended", "official")),
+        "ema_decay": unit_interval,
+        "ema_start": non_negative,
+    }
 
     def __init__(
         self,
@@ -208,28 +264,35 @@ class DeepI2I(Method):
         real_stream: bool = True,
     ) -> None:
         super().__init__()
+        if resolution not in RESOLUTIONS:
+            raise ConfigError(f"method 'deepi2i': resolution must be one of {', '.join(map(str, RESOLUTIONS))} (the "
+                              f"adaptor injects features at 4/8/16/32 px, which a smaller BigGAN discriminator lacks), "
+                              f"got {resolution}")
         if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+            raise ConfigError(f"method 'deepi2i': num_classes must be >= 1, got {num_classes}")
         if phase_one_iters < 0:
-            raise ValueError(f"phase_one_iters must be >= 0, got {phase_one_iters}")
+            raise ConfigError(f"method 'deepi2i': phase_one_iters must be >= 0, got {phase_one_iters}")
         if feature_loss not in ("intended", "official"):
-            raise ValueError(f"feature_loss must be 'intended' or 'official', got {feature_loss!r}")
+            raise ConfigError(f"method 'deepi2i': feature_loss must be 'intended' or 'official', got {feature_loss!r}")
         if len(tuple(betas)) != 2:
-            raise ValueError(f"betas must be two numbers, got {betas!r}")
+            raise ConfigError(f"method 'deepi2i': betas must be two numbers, got {betas!r}")
         if ema_decay is not None and not 0.0 <= ema_decay <= 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1] or be null, got {ema_decay}")
+            raise ConfigError(f"method 'deepi2i': ema_decay must lie in [0, 1] or be null, got {ema_decay}")
         if biggan is not None and from_scratch:
-            raise ValueError(
-                "biggan= and from_scratch=True exclude each other (the official scripts use either "
+            raise ConfigError(
+                "method 'deepi2i': biggan= and from_scratch=True exclude each other (the official scripts use either "
                 "--resume --resume_BigGAN or --training_scratch); drop one"
             )
         if class_map is not None:
             class_map = [int(c) for c in class_map]
             if not class_map:
-                raise ValueError("class_map is empty: give one BigGAN class row per dataset class, or null for the identity")
+                raise ConfigError("method 'deepi2i': class_map is empty: give one BigGAN class row per dataset class, "
+                                  "or null for the identity")
             bad = [c for c in class_map if not 0 <= c < num_classes]
             if bad:
-                raise ValueError(f"class_map rows {bad[:5]} lie outside the networks' {num_classes} classes")
+                raise ConfigError(f"method 'deepi2i': class_map rows {bad[:5]} lie outside the networks' {num_classes} "
+                                  "classes (num_classes)")
+        _check_attention_widths(resolution, ch, g_attention, d_attention)
 
         self.phase_one_iters, self.from_scratch = int(phase_one_iters), bool(from_scratch)
         self.lr_gen, self.lr_dis, self.lr_adaptor, self.lr_encoder = float(lr_gen), float(lr_dis), float(lr_adaptor), float(lr_encoder)
@@ -282,7 +345,7 @@ class DeepI2I(Method):
     # ---- construction helpers -------------------------------------------------------------------
     def _load_biggan(self, folder: Path) -> None:
         if not folder.is_dir():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"biggan={str(folder)!r}: no such folder. DeepI2I starts from ajbrock's BigGAN-PyTorch 128 px "
                 f"ImageNet checkpoint (G_ema.pth or G.pth, D.pth, optionally G_optim.pth and D_optim.pth); see "
                 f"{WEIGHTS_DOC} for where to get it and the folder layout, or set biggan: null with from_scratch: true"
@@ -290,7 +353,7 @@ class DeepI2I(Method):
         try:
             load_biggan_weights({"G": self.G, "D": self.D, "E": self.E}, folder)
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{exc}. A BigGAN-PyTorch folder needs G_ema.pth (or G.pth) and D.pth; see {WEIGHTS_DOC}") from None
+            raise MissingFileError(f"{exc}. A BigGAN-PyTorch folder needs G_ema.pth (or G.pth) and D.pth; see {WEIGHTS_DOC}") from None
 
     # ---- what the trainer needs ---------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -329,7 +392,8 @@ class DeepI2I(Method):
         try:
             opt.load_state_dict(state)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path} does not fit {name}'s Adam ({exc}); was it saved for the same network settings?") from None
+            raise CheckpointError(f"{path} does not fit {name}'s Adam ({exc}); was it saved for the same network settings? "
+                                  "(or set load_optimizer_state: false)") from None
         lr = {"G": self.lr_gen, "D": self.lr_dis}[name]
         for group in opt.param_groups:
             group.update(lr=lr, betas=self.betas, eps=self.adam_eps, weight_decay=0.0)
@@ -365,14 +429,14 @@ class DeepI2I(Method):
     # ---- training steps -----------------------------------------------------------------------
     def _check_batch(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         if images.shape[-1] != self.G.resolution or images.shape[-2] != self.G.resolution:
-            raise ValueError(
+            raise ConfigError(
                 f"DeepI2I at resolution {self.G.resolution} got {tuple(images.shape[-2:])} images: set data.crop "
                 f"(and data.new_size) to {self.G.resolution} or method.resolution to the image size"
             )
         if not self._labels_checked:
             top = int(labels.max())
             if top >= self.num_target_classes:
-                raise ValueError(
+                raise ConfigError(
                     f"the data has class label {top} but DeepI2I knows {self.num_target_classes} dataset classes "
                     "(len(class_map), or num_classes without a class_map): give one class_map entry per dataset class"
                 )
@@ -451,7 +515,8 @@ class DeepI2I(Method):
         if target.shape != (batch_size,):
             raise ValueError(f"target_class must be an int or {batch_size} class indices, got shape {tuple(target.shape)}")
         if bool((target < 0).any()) or bool((target >= self.num_target_classes).any()):
-            raise ValueError(f"target classes must lie in 0..{self.num_target_classes - 1}, got {target.tolist()}")
+            raise ConfigError(f"target_class: DeepI2I translates to dataset classes 0..{self.num_target_classes - 1}, "
+                              f"got {target.tolist()}")
         return self.class_rows.to(device)[target]
 
     @torch.no_grad()
@@ -514,7 +579,7 @@ class DeepI2I(Method):
         differ) or ``class_map=[...]``."""
         folder = Path(path)
         if not folder.is_dir():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{folder} is not a folder: DeepI2I's official weights are folders holding G.pth, D.pth, E1.pth and "
                 f"A1.pth (a DeepI2I model) or G_ema.pth/G.pth and D.pth (BigGAN-PyTorch); see {WEIGHTS_DOC}"
             )
@@ -523,15 +588,15 @@ class DeepI2I(Method):
         for name in (g_name, "D.pth"):
             if not (folder / name).is_file():
                 present = sorted(p.name for p in folder.glob("*.pth"))
-                raise FileNotFoundError(f"{folder / name} not found (the folder holds {present}); see {WEIGHTS_DOC}")
+                raise MissingFileError(f"{folder / name} not found (the folder holds {present}); see {WEIGHTS_DOC}")
         g_cfg = infer_generator_config(read_state_dict(folder / g_name))
         d_cfg = infer_discriminator_config(read_state_dict(folder / "D.pth"))
         if not g_cfg or not d_cfg:
-            raise ValueError(f"{folder}: {g_name}/D.pth do not look like BigGAN-PyTorch state dicts")
+            raise CheckpointError(f"{folder}: {g_name}/D.pth do not look like BigGAN-PyTorch state dicts")
         if not g_cfg["hier"]:
-            raise ValueError(f"{folder / g_name} is a non-hierarchical BigGAN generator; DeepI2I uses --hier")
+            raise CheckpointError(f"{folder / g_name} is a non-hierarchical BigGAN generator; DeepI2I uses --hier")
         if g_cfg["ch"] != d_cfg["ch"] or g_cfg["resolution"] != d_cfg["resolution"]:
-            raise ValueError(f"{folder}: G ({g_cfg}) and D ({d_cfg}) differ in width or resolution; DeepI2I uses one ch for both")
+            raise CheckpointError(f"{folder}: G ({g_cfg}) and D ({d_cfg}) differ in width or resolution; DeepI2I uses one ch for both")
         kwargs: dict[str, Any] = {
             "resolution": g_cfg["resolution"], "ch": g_cfg["ch"], "dim_z": g_cfg["dim_z"], "shared_dim": g_cfg["shared_dim"],
             "num_classes": g_cfg["n_classes"], "g_attention": g_cfg["attention"],

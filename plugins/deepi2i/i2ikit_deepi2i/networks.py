@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2ikit.errors import ConfigError
 from i2ikit.nn.biggan_layers import (
     DBlock,
     GBlock,
@@ -87,7 +88,8 @@ def parse_attention(attention: str | int | Iterable[int] | None) -> frozenset[in
         try:
             return frozenset(int(p) for p in parts if int(p) > 0)
         except ValueError:
-            raise ValueError(f"attention must be resolutions joined by '_' (e.g. '64' or '32_64'), got {attention!r}") from None
+            raise ConfigError(f"attention (g_attention / d_attention) must be resolutions joined by '_' (e.g. '64' or "
+                              f"'32_64'; '0' for none), got {attention!r}") from None
     return frozenset(int(a) for a in attention if int(a) > 0)
 
 
@@ -130,7 +132,7 @@ class DiscriminatorArch:
 def generator_arch(ch: int = 96, resolution: int = 128, attention: str | Iterable[int] | None = "64") -> GeneratorArch:
     """BigGAN-PyTorch ``G_arch(ch, attention)[resolution]`` (resolutions 32, 64, 128, 256, 512)."""
     if resolution not in _G_MULTS:
-        raise ValueError(f"no BigGAN generator table for resolution {resolution}; choose one of {sorted(_G_MULTS)}")
+        raise ConfigError(f"no BigGAN generator table for resolution {resolution}; choose one of {sorted(_G_MULTS)}")
     ins, outs = _G_MULTS[resolution]
     res = tuple(8 * 2**i for i in range(len(ins)))
     attn = parse_attention(attention)
@@ -140,7 +142,7 @@ def generator_arch(ch: int = 96, resolution: int = 128, attention: str | Iterabl
 def discriminator_arch(ch: int = 96, resolution: int = 128, attention: str | Iterable[int] | None = "64") -> DiscriminatorArch:
     """BigGAN-PyTorch ``D_arch(ch, attention)[resolution]`` (resolutions 32, 64, 128, 256)."""
     if resolution not in _D_TABLE:
-        raise ValueError(f"no BigGAN discriminator table for resolution {resolution}; choose one of {sorted(_D_TABLE)}")
+        raise ConfigError(f"no BigGAN discriminator table for resolution {resolution}; choose one of {sorted(_D_TABLE)}")
     ins, outs, down, res = _D_TABLE[resolution]
     attn = parse_attention(attention)
     return DiscriminatorArch(
@@ -237,7 +239,8 @@ class Generator(nn.Module):
         self.feature_weights = {int(k): float(v) for k, v in weights.items()}
         missing = [s for s in self.feature_sizes if s not in self.feature_weights]
         if missing:
-            raise ValueError(f"feature_weights has no weight for feature size(s) {missing}")
+            raise ConfigError(f"the injection weights (DeepI2I's injection_weights) have no weight for feature size(s) "
+                              f"{missing}; give one per size of {list(self.feature_sizes)}")
         reachable = {bottom_width, *self.arch.resolution}
         bad = [s for s in self.feature_sizes if s not in reachable]
         if bad:

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from i2ikit.errors import CheckpointError, MissingFileError
 from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 
 __all__ = [
@@ -81,7 +82,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = load_checkpoint_file(path)
     except ValueError as exc:
         if path.name.startswith("state_dict"):
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} is BigGAN-PyTorch/DeepI2I's training-state file: it pickles Python objects (nn.ReLU "
                 "in its 'config'), so it is refused (i2ikit loads with weights_only=True), and it is not needed: "
                 "DeepI2I reads only the iteration counter 'itr' from it, to choose the training phase. "
@@ -91,7 +92,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not is_state_dict(obj):
         kind = type(obj).__name__
         keys = list(obj)[:5] if isinstance(obj, Mapping) else []
-        raise ValueError(f"{path} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
+        raise CheckpointError(f"{path} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
     return strip_module_prefix(obj)
 
 
@@ -158,7 +159,7 @@ def _need(folder: Path, name: str) -> Path:
     if not path.is_file():
         present = sorted(p.name for p in folder.glob("*.pth")) if folder.is_dir() else []
         where = f"; the folder holds {present}" if present else ("; the folder does not exist" if not folder.is_dir() else "")
-        raise FileNotFoundError(f"{path} not found{where}")
+        raise MissingFileError(f"{path} not found{where}")
     return path
 
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 import i2ikit
+from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
+from i2ikit.errors import ConfigError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
 
@@ -35,7 +37,7 @@ def init_weights(module: nn.Module, init_type: str) -> None:
     PyTorch's weight init but still zeroes the biases, as the official code does.
     """
     if init_type not in INIT_TYPES:
-        raise ValueError(f"unknown init {init_type!r}; choose one of {', '.join(INIT_TYPES)}")
+        raise ConfigError(f"init={init_type!r}: unknown initialisation; choose one of {', '.join(INIT_TYPES)}")
     for m in module.modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)):
             continue
@@ -67,6 +69,30 @@ class FUNIT(Method):
     method_name = "funit"
     plugin_version = __version__
     data_streams = ("content", "class")
+    # FUNIT translates between classes: both streams must show at least two.
+    min_classes = {"content": 2, "class": 2}
+    translate_modes = ("class_images",)
+    constraints = {
+        "nf": at_least_one,
+        "n_res_blks": at_least_one,
+        "nf_mlp": at_least_one,
+        "latent_dim": at_least_one,
+        "n_mlp_blks": Range(ge=2),  # the MLP has a first and a last layer
+        "n_downs_content": non_negative,
+        "n_downs_class": Range(ge=2),  # the class encoder's two doubling convs
+        "dis_nf": at_least_one,
+        "dis_n_res_blks": Range(ge=2),  # and even (checked when the discriminator is built)
+        "num_classes": at_least_one,
+        "gan_w": non_negative,
+        "fm_w": non_negative,
+        "r_w": non_negative,
+        "r1_w": non_negative,
+        "lr_gen": positive,
+        "lr_dis": positive,
+        "weight_decay": non_negative,
+        "ema_decay": unit_interval,
+        "init": OneOf(INIT_TYPES),
+    }
 
     def __init__(
         self,
@@ -97,11 +123,11 @@ class FUNIT(Method):
     ) -> None:
         super().__init__()
         if not 0.0 <= ema_decay <= 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1], got {ema_decay}")
+            raise ConfigError(f"method 'funit': ema_decay must lie in [0, 1], got {ema_decay}")
         if init not in INIT_TYPES:
-            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INIT_TYPES)}")
+            raise ConfigError(f"method 'funit': init={init!r} is unknown; choose one of {', '.join(INIT_TYPES)}")
         if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+            raise ConfigError(f"method 'funit': num_classes must be >= 1, got {num_classes}")
         self.gan_w, self.fm_w, self.r_w, self.r1_w = float(gan_w), float(fm_w), float(r_w), float(r1_w)
         self.lr_gen, self.lr_dis, self.weight_decay = float(lr_gen), float(lr_dis), float(weight_decay)
         self.ema_decay = float(ema_decay)

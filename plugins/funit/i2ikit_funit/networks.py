@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from i2ikit.errors import ConfigError
 from i2ikit.nn import (
     ActFirstResBlock,
     Conv2dBlock,
@@ -32,7 +33,7 @@ class ClassModelEncoder(nn.Module):
                  activation: str = "relu", pad_type: str = "reflect") -> None:
         super().__init__()
         if downs < 2:
-            raise ValueError(f"the FUNIT class encoder needs at least 2 downsamplings, got {downs}")
+            raise ConfigError(f"the FUNIT class encoder needs at least 2 downsamplings (n_downs_class >= 2), got {downs}")
         kw = dict(norm=norm, activation=activation, pad_type=pad_type, inplace=True)
         layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 7, 1, 3, **kw)]
         for _ in range(2):
@@ -96,7 +97,7 @@ class MLP(nn.Module):
                  activation: str = "relu") -> None:
         super().__init__()
         if n_blk < 2:
-            raise ValueError(f"the FUNIT MLP needs at least 2 blocks, got {n_blk}")
+            raise ConfigError(f"the FUNIT MLP needs at least 2 blocks (n_mlp_blks >= 2), got {n_blk}")
         layers = [LinearBlock(in_dim, dim, norm=norm, activation=activation, inplace=True)]
         layers += [LinearBlock(dim, dim, norm=norm, activation=activation, inplace=True) for _ in range(n_blk - 2)]
         layers.append(LinearBlock(dim, out_dim, norm="none", activation="none"))
@@ -177,7 +178,8 @@ class GPPatchMcResDis(nn.Module):
     def __init__(self, num_classes: int, nf: int = 64, n_res_blks: int = 10, inplace_quirks: bool = True) -> None:
         super().__init__()
         if n_res_blks < 2 or n_res_blks % 2:
-            raise ValueError(f"GPPatchMcResDis needs an even n_res_blks >= 2, got {n_res_blks}")
+            raise ConfigError(f"GPPatchMcResDis needs an even number of residual blocks >= 2 (FUNIT's dis_n_res_blks, "
+                              f"or n_res_blks in discriminator_kwargs), got {n_res_blks}")
         self.num_classes = num_classes
         self.inplace_quirks = inplace_quirks
 

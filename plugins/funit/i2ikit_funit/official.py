@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
+from i2ikit.errors import CheckpointError
 from i2ikit.method import is_state_dict, load_checkpoint_file, strip_module_prefix
 
 if TYPE_CHECKING:
@@ -67,18 +68,18 @@ def infer_dis_config(sd: StateDict) -> dict[str, int]:
 
 
 def check_state_dict(expected: StateDict, got: StateDict, *, source: str, what: str, hint: str = "") -> None:
-    """Raise ``ValueError`` naming ``source`` and the first key (in the expected order) that is missing,
-    unexpected or of the wrong shape."""
+    """Raise :class:`~i2ikit.errors.CheckpointError` naming ``source`` and the first key (in the expected
+    order) that is missing, unexpected or of the wrong shape."""
     for key, ref in expected.items():
         if key not in got:
-            raise ValueError(f"{source}: {what} has no key {key!r} (expected shape {list(ref.shape)}).{hint}")
+            raise CheckpointError(f"{source}: {what} has no key {key!r} (expected shape {list(ref.shape)}).{hint}")
         if tuple(got[key].shape) != tuple(ref.shape):
-            raise ValueError(
+            raise CheckpointError(
                 f"{source}: {what} key {key!r} has shape {list(got[key].shape)}, expected {list(ref.shape)}.{hint}"
             )
     extra = [k for k in got if k not in expected]
     if extra:
-        raise ValueError(f"{source}: {what} has unexpected key {extra[0]!r} ({len(extra)} unexpected in all).{hint}")
+        raise CheckpointError(f"{source}: {what} has unexpected key {extra[0]!r} ({len(extra)} unexpected in all).{hint}")
 
 
 def _read_gen_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor] | None, dict[str, torch.Tensor]]:
@@ -88,17 +89,17 @@ def _read_gen_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor] | N
         gen, gen_test = obj.get("gen"), obj.get("gen_test")
         for name, sd in (("gen", gen), ("gen_test", gen_test)):
             if sd is not None and not is_state_dict(sd):
-                raise ValueError(f"{path}: entry {name!r} is not a state dict of tensors")
+                raise CheckpointError(f"{path}: entry {name!r} is not a state dict of tensors")
         gen = strip_module_prefix(gen) if gen is not None else None
         gen_test = strip_module_prefix(gen_test) if gen_test is not None else gen
         return gen, gen_test  # type: ignore[return-value]
     if isinstance(obj, Mapping) and "dis" in obj:
-        raise ValueError(f"{path} is a FUNIT discriminator checkpoint ({{'dis': ...}}); pass it as dis_checkpoint=")
+        raise CheckpointError(f"{path} is a FUNIT discriminator checkpoint ({{'dis': ...}}); pass it as dis_checkpoint=")
     if is_state_dict(obj):
         sd = strip_module_prefix(obj)
         return None, sd
     keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
-    raise ValueError(
+    raise CheckpointError(
         f"{path} is not a FUNIT generator checkpoint: expected {{'gen': sd, 'gen_test': sd}}, {{'gen_test': sd}} "
         f"or a bare generator state dict, found {keys}"
     )
@@ -109,7 +110,7 @@ def _read_dis_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and "dis" in obj:
         obj = obj["dis"]
     if not is_state_dict(obj):
-        raise ValueError(f"{path} is not a FUNIT discriminator checkpoint: expected {{'dis': sd}} or a bare state dict")
+        raise CheckpointError(f"{path} is not a FUNIT discriminator checkpoint: expected {{'dis': sd}} or a bare state dict")
     return strip_module_prefix(obj)
 
 

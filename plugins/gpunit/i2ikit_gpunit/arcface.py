@@ -114,11 +114,12 @@ def load_ir_se50(path: str | os.PathLike, drop_ratio: float = 0.6) -> IRSE50:
     dict), loaded with ``weights_only=True`` and strict key/shape checking. A file saved before PyTorch
     0.4.1 has no BatchNorm ``num_batches_tracked`` counters; those (unused in eval mode) are filled with 0."""
     from i2ikit.method import load_checkpoint_file, load_state_dict_checked, strip_module_prefix
+    from i2ikit.errors import CheckpointError
 
     net = IRSE50(drop_ratio)
     obj = load_checkpoint_file(path)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} is not a state dict of tensors (expected TreB1eN's model_ir_se50.pth)")
+        raise CheckpointError(f"{path} is not a state dict of tensors (expected TreB1eN's model_ir_se50.pth)")
     sd = strip_module_prefix(obj)
     for key, value in net.state_dict().items():
         if key.endswith("num_batches_tracked") and key not in sd:

@@ -40,6 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
+from i2ikit.errors import ConfigError, MissingFileError
 from i2ikit.losses import NonSaturatingLoss, r1_penalty
 from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
 
@@ -59,6 +61,9 @@ from .losses import LazyLoss, VGGPerceptualLoss, resolve_ir_se50, resolve_vgg19
 from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
 __all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "resolve_vgg19"]
+
+# Training sizes the recipe validator accepts (the networks take any power of two >= 64).
+IMG_SIZES = (64, 128, 256, 512, 1024)
 
 _GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
 
@@ -116,9 +121,9 @@ def _class_list(value: int | Sequence[int] | None, what: str) -> list[int] | Non
     try:
         out = [int(v) for v in items]
     except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a class index or a list of class indices, got {value!r}") from None
+        raise ConfigError(f"method 'gpunit': {what} must be a class index or a list of class indices, got {value!r}") from None
     if not out:
-        raise ValueError(f"{what} is empty")
+        raise ConfigError(f"method 'gpunit': {what} is empty; give at least one class index")
     return out
 
 
@@ -163,6 +168,34 @@ class GPUNIT(Method):
     plugin_version = __version__
     data_streams = ("source", "target")
     init_only = ("content_encoder",)
+    # Each stream is one domain: a single class per stream is the normal case.
+    min_classes = {"source": 1, "target": 1}
+    translate_modes = ("style", "num_styles")
+    constraints = {
+        # A power of two >= 64 (the content code is img_size/32 square); checked exactly when built.
+        "img_size": OneOf(IMG_SIZES),
+        "nef": at_least_one,
+        "ngf": at_least_one,
+        "dis_nf": at_least_one,
+        "style_dim": at_least_one,
+        "style_nef": at_least_one,
+        "noise_dim": at_least_one,
+        "style_layer": Range(ge=1, le=10),
+        "lambda_id": non_negative,
+        "lambda_adv": non_negative,
+        "lambda_content": non_negative,
+        "lambda_style": non_negative,
+        "lambda_mask": non_negative,
+        "lambda_reconstruction": non_negative,
+        "lambda_r1": non_negative,
+        "lr": positive,
+        "betas": Range(ge=0, lt=1),  # torch's Adam refuses a beta of 1
+        "weight_decay": non_negative,
+        "ema_decay": unit_interval,
+        "source_classes": non_negative,
+        "target_classes": non_negative,
+        "sampler_epochs": non_negative,
+    }
 
     def __init__(
         self,
@@ -201,14 +234,16 @@ class GPUNIT(Method):
     ) -> None:
         super().__init__()
         if nef != ngf:
-            raise ValueError(f"nef ({nef}) and ngf ({ngf}) must be equal: the dynamic skips take the encoder's c4/c3")
+            raise ConfigError(f"method 'gpunit': nef ({nef}) and ngf ({ngf}) must be equal: the dynamic skips take the "
+                              "encoder's c4/c3")
         if use_idloss and id_weights is None:
-            raise ValueError("use_idloss needs id_weights: TreB1eN's model_ir_se50.pth (a path, or auto; docs/weights.md)")
+            raise ConfigError("method 'gpunit': use_idloss needs id_weights: TreB1eN's model_ir_se50.pth (a path, or auto; "
+                              "docs/weights.md)")
         if img_size < 64 or img_size & (img_size - 1):
-            raise ValueError(f"img_size must be a power of two >= 64 (the content code is img_size/32 square and "
-                             f"instance-normalised), got {img_size}")
+            raise ConfigError(f"method 'gpunit': img_size must be a power of two >= 64 (the content code is img_size/32 "
+                              f"square and instance-normalised), got {img_size}")
         if len(tuple(betas)) != 2:
-            raise ValueError(f"betas must be two numbers, got {betas!r}")
+            raise ConfigError(f"method 'gpunit': betas must be two numbers, got {betas!r}")
         self.img_size, self.style_layer = int(img_size), int(style_layer)
         self.use_allskip, self.flip_style = bool(use_allskip), bool(flip_style)
         self.lambda_adv, self.lambda_content, self.lambda_style = float(lambda_adv), float(lambda_content), float(lambda_style)
@@ -221,15 +256,17 @@ class GPUNIT(Method):
         self.source_classes = _class_list(source_classes, "source_classes")
         self.target_classes = _class_list(target_classes, "target_classes")
         if self.target_classes is not None and set(self.source_classes) & set(self.target_classes):
-            raise ValueError(f"source_classes {self.source_classes} and target_classes {self.target_classes} overlap")
+            raise ConfigError(f"method 'gpunit': source_classes {self.source_classes} and target_classes "
+                              f"{self.target_classes} overlap; a class belongs to one domain")
         if sampler_epochs is not None and int(sampler_epochs) < 0:
-            raise ValueError(f"sampler_epochs must be >= 0 or null (official int(2e6 / N)), got {sampler_epochs}")
+            raise ConfigError(f"method 'gpunit': sampler_epochs must be >= 0 or null (official int(2e6 / N)), got "
+                              f"{sampler_epochs}")
         self.fit_sampler = bool(fit_sampler)
         self.sampler_epochs = None if sampler_epochs is None else int(sampler_epochs)
         self.mitigate_style_bias = bool(mitigate_style_bias)
         self.sampler_fit_info: dict[str, Any] | None = None
         if not 1 <= self.style_layer <= 10:
-            raise ValueError(f"style_layer must be a discriminator layer index 1..10, got {style_layer}")
+            raise ConfigError(f"method 'gpunit': style_layer must be a discriminator layer index 1..10, got {style_layer}")
 
         # Children in export order. E: frozen; official training builds it then loads the file.
         self.content_encoder = ContentEncoder(nef, input_size=img_size, init="kaiming")
@@ -261,12 +298,12 @@ class GPUNIT(Method):
             resolve_vgg19(kwargs["vgg_weights"])
         if kwargs.get("use_idloss"):
             if kwargs.get("id_weights", "auto") is None:
-                raise ValueError("method.use_idloss needs method.id_weights: TreB1eN's model_ir_se50.pth (a path, "
-                                 "or auto; docs/weights.md)")
+                raise ConfigError("method.use_idloss needs method.id_weights: TreB1eN's model_ir_se50.pth (a path, "
+                                  "or auto; docs/weights.md)")
             resolve_ir_se50(kwargs.get("id_weights", "auto"))
         enc = kwargs.get("content_encoder")
         if enc is not None and not Path(enc).is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"method.content_encoder={enc!r} does not exist. It is the Stage-I content encoder: the released "
                 "content_encoder.pt (docs/weights.md, GP-UNIT) or the content_encoder.pt of a gpunit_prior run's export")
 
@@ -327,7 +364,7 @@ class GPUNIT(Method):
                 pick = o_imgs[self.domain_of(o_labels) == d]
             if pick.shape[0] == 0:
                 if name not in self._last_domain:
-                    raise ValueError(
+                    raise ConfigError(
                         f"GP-UNIT: the batch holds no image of the {name} domain (classes "
                         f"{self.source_classes if d == 0 else (self.target_classes or 'not in source_classes')}); "
                         "check source_classes/target_classes against the data's labels")
@@ -412,9 +449,10 @@ class GPUNIT(Method):
         finally:
             encoder.train(was_training)
         if codes.shape[0] == 0 and self.domains_from_streams:
-            raise ValueError("GP-UNIT: stream 'target' holds no image to fit the latent sampler on")
+            raise ConfigError("GP-UNIT: stream 'target' holds no image to fit the latent sampler on; check "
+                              "data.streams.target (or set method.fit_sampler: false)")
         if codes.shape[0] == 0:
-            raise ValueError(
+            raise ConfigError(
                 "GP-UNIT: no target-domain image to fit the latent sampler on: stream 'target' holds no image "
                 f"with a label in target_classes={self.target_classes if self.target_classes is not None else 'null'} "
                 f"(source_classes={self.source_classes}); check them against the data's labels (or set "
@@ -494,15 +532,15 @@ class GPUNIT(Method):
             else:
                 files = sorted(p for p in path.glob("*.pt") if p.name != "content_encoder.pt")
             if not enc.is_file() or len(files) != 1 or not files[0].is_file():
-                raise FileNotFoundError(f"{path}: expected content_encoder.pt and one task file (e.g. cat2dog.pt; "
-                                        f"name it with task=...), found {sorted(p.name for p in path.glob('*.pt'))}")
+                raise MissingFileError(f"{path}: expected content_encoder.pt and one task file (e.g. cat2dog.pt; "
+                                       f"name it with task=...), found {sorted(p.name for p in path.glob('*.pt'))}")
             overrides.setdefault("content_encoder", str(enc))
             path = files[0]
         obj = read_checkpoint(path)
         if isinstance(obj, Mapping) and "g_ema" in obj:
             if overrides.get("content_encoder") is None:
-                raise ValueError(f"{path} is a GP-UNIT task file; also pass content_encoder=<content_encoder.pt> "
-                                 "(released separately)")
+                raise ConfigError(f"{path} is a GP-UNIT task file; also pass content_encoder=<content_encoder.pt> "
+                                  "(released separately)")
             g_cfg = infer_generator_config(obj["g_ema"])
             ngf = g_cfg.get("ngf", 64)
             kwargs: dict[str, Any] = {"ngf": ngf, "nef": ngf}

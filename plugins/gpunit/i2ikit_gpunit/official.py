@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from i2ikit.errors import CheckpointError
 from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 from i2ikit.nn.layers import spectral_norm_keys_to_legacy
 
@@ -50,7 +51,8 @@ StateDict = Mapping[str, torch.Tensor]
 
 
 def read_checkpoint(path: str | os.PathLike) -> Any:
-    """``torch.load(path, weights_only=True)`` on CPU; a file that needs pickle is refused (ValueError naming it)."""
+    """``torch.load(path, weights_only=True)`` on CPU; a file that needs pickle is refused (a
+    :class:`~i2ikit.errors.CheckpointError` naming it)."""
     return load_checkpoint_file(path)
 
 
@@ -60,12 +62,12 @@ def as_state_dict(obj: Any, *, source: str = "state_dict", prefix: str = "") -> 
     if not is_state_dict(obj):
         kind = type(obj).__name__
         keys = list(obj)[:5] if isinstance(obj, Mapping) else []
-        raise ValueError(f"{source} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
+        raise CheckpointError(f"{source} is not a plain state_dict of tensors (got {kind}{' with keys ' + str(keys) if keys else ''})")
     sd = strip_module_prefix(obj)
     if prefix:
         sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
         if not sd:
-            raise ValueError(f"{source} has no keys under {prefix!r}")
+            raise CheckpointError(f"{source} has no keys under {prefix!r}")
     return spectral_norm_keys_to_legacy(sd)
 
 
@@ -110,8 +112,8 @@ def _content_encoder_sd(obj: Any, source: str) -> dict[str, torch.Tensor]:
         sd = as_state_dict(obj, source=source)
         return as_state_dict(sd, source=source, prefix="contentE.")
     if isinstance(obj, Mapping) and "g_ema" in obj:
-        raise ValueError(f"{source} is a GP-UNIT translation model (g_ema/sampler), not the content encoder; "
-                         "the content encoder is released separately as content_encoder.pt")
+        raise CheckpointError(f"{source} is a GP-UNIT translation model (g_ema/sampler), not the content encoder; "
+                              "the content encoder is released separately as content_encoder.pt")
     return as_state_dict(obj, source=source)
 
 
@@ -153,8 +155,8 @@ def load_translation_model(
         g_sd, s_obj = as_state_dict(obj, source=str(path)), None
     else:
         keys = list(obj)[:6] if isinstance(obj, Mapping) else type(obj).__name__
-        raise ValueError(f"{path} is not a GP-UNIT translation model: expected {{'{generator_key}': ..., 'sampler': ...}}, "
-                         f"found {keys}")
+        raise CheckpointError(f"{path} is not a GP-UNIT translation model: expected {{'{generator_key}': ..., 'sampler': ...}}, "
+                              f"found {keys}")
     if generator is None:
         generator = Generator(**infer_generator_config(g_sd), init="default")
     load_state_dict_checked(generator, g_sd, source=f"{path} [{generator_key!r}]", part="generator",
@@ -183,7 +185,7 @@ def load_prior_autoencoder(path: str | os.PathLike, autoencoder: PriorAutoEncode
             nf = int(sd["contentE.layer1.0.conv.weight_orig"].shape[0])
             n, dim = (int(s) for s in sd["embed.weight"].shape)
         except (KeyError, ValueError) as exc:
-            raise ValueError(f"{src} is not a GP-UNIT AutoEncoder state dict (missing {exc})") from None
+            raise CheckpointError(f"{src} is not a GP-UNIT AutoEncoder state dict (missing {exc})") from None
         autoencoder = PriorAutoEncoder(nf, ncls if ncls is not None else n, embed_dim=dim, init="default")
     load_state_dict_checked(autoencoder, sd, source=src, part="prior auto-encoder")
     return autoencoder

@@ -32,7 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from i2ikit.method import Batch, Losses, Method, TrainStep
+from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
+from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
+from i2ikit.method import Batch, Losses, Method, TrainStep, load_state_dict_checked, read_safetensors
 
 from . import __version__
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
@@ -41,6 +43,9 @@ from .official import load_prior_autoencoder, read_checkpoint, save_content_enco
 from .prior_data import split_item
 
 __all__ = ["GPUNITPrior", "PriorTrainingView"]
+
+# Training sizes the recipe validator accepts (the networks take any power of two >= 128).
+IMG_SIZES = (128, 256, 512, 1024)
 
 
 class PriorTrainingView(nn.Module):
@@ -90,6 +95,27 @@ class GPUNITPrior(Method):
     plugin_version = __version__
     data_streams = ("unpaired", "paired")
     init_only = ("init_from",)
+    # ``paired`` holds cross-class pairs (the same file name in two class folders): two classes at least.
+    # ``unpaired`` may be one class (the domain classifier then learns nothing, the auto-encoder still does).
+    min_classes = {"unpaired": 1, "paired": 2}
+    translate_modes = ()  # Stage I trains the content encoder; Stage II (``gpunit``) translates
+    constraints = {
+        # A power of two >= 128 (the domain classifier needs a 4 x 4 content code); checked exactly when built.
+        "img_size": OneOf(IMG_SIZES),
+        "nf": at_least_one,
+        "num_classes": at_least_one,
+        "embed_dim": at_least_one,
+        "noise": non_negative,
+        "flip_ratio": unit_interval,
+        "lambda_app_rec": non_negative,
+        "lambda_shape_rec": non_negative,
+        "lambda_feat_dist": non_negative,
+        "lambda_shape_dist": non_negative,
+        "lambda_reg": non_negative,
+        "lambda_class": non_negative,
+        "lr": positive,
+        "betas": Range(ge=0, lt=1),  # torch's Adam refuses a beta of 1
+    }
 
     def __init__(
         self,
@@ -113,10 +139,10 @@ class GPUNITPrior(Method):
     ) -> None:
         super().__init__()
         if img_size < 128 or img_size & (img_size - 1):
-            raise ValueError(f"img_size must be a power of two >= 128 (the domain classifier needs a content code of "
-                             f"at least 4 x 4), got {img_size}")
+            raise ConfigError(f"method 'gpunit_prior': img_size must be a power of two >= 128 (the domain classifier "
+                              f"needs a content code of at least 4 x 4), got {img_size}")
         if len(tuple(betas)) != 2:
-            raise ValueError(f"betas must be two numbers, got {betas!r}")
+            raise ConfigError(f"method 'gpunit_prior': betas must be two numbers, got {betas!r}")
         self.img_size, self.flip_ratio = int(img_size), float(flip_ratio)
         self.lambda_app_rec, self.lambda_shape_rec = float(lambda_app_rec), float(lambda_shape_rec)
         self.lambda_feat_dist, self.lambda_shape_dist = float(lambda_feat_dist), float(lambda_shape_dist)
@@ -138,18 +164,18 @@ class GPUNITPrior(Method):
             resolve_vgg19(kwargs["vgg_weights"])
         init = kwargs.get("init_from")
         if init is not None and not Path(init).exists():
-            raise FileNotFoundError(f"method.init_from={init!r} does not exist (a prior_distillation-XXXXX.pt snapshot "
-                                    "or a gpunit_prior export folder)")
+            raise MissingFileError(f"method.init_from={init!r} does not exist (a prior_distillation-XXXXX.pt snapshot "
+                                   "or a gpunit_prior export folder)")
 
     def _init_from(self, path: str) -> None:
         p = Path(path)
         if p.is_dir():
-            from safetensors.torch import load_file
-
             file = p / "autoencoder.safetensors"
             if not file.is_file():
-                raise FileNotFoundError(f"init_from={path!r}: {file} not found (expected a gpunit_prior export)")
-            self.autoencoder.load_state_dict(load_file(str(file)), strict=True)
+                raise MissingFileError(f"init_from={path!r}: {file} not found (expected a gpunit_prior export)")
+            load_state_dict_checked(self.autoencoder, read_safetensors(file, "gpunit_prior auto-encoder (init_from)"),
+                                    source=str(file), part="auto-encoder",
+                                    hint="Set nf, num_classes and embed_dim as in the run that wrote it.")
         else:
             load_prior_autoencoder(p, self.autoencoder)
 
@@ -178,8 +204,8 @@ class GPUNITPrior(Method):
         img_u, mask_u = split_item(x, paired=False)
         img_a, mask_a, img_b, mask_b = split_item(p, paired=True)
         if pl.ndim != 2 or pl.shape[1] != 2:
-            raise ValueError("GP-UNIT Stage I: the `paired` stream must give (label A, label B) per item; use the "
-                             "gpunit_prior_images dataset with paired: true")
+            raise ConfigError("GP-UNIT Stage I: the `paired` stream must give (label A, label B) per item; use the "
+                              "gpunit_prior_images dataset with paired: true")
         n = min(img_u.shape[0], img_a.shape[0])
         imgs = torch.cat([img_u[:n], img_a[:n], img_b[:n]])
         labels = torch.cat([l[:n].reshape(-1), pl[:n, 0], pl[:n, 1]]).long()
@@ -192,7 +218,7 @@ class GPUNITPrior(Method):
         imgs, labels, masks, n = self._unpack(batch)
         shape_losses = self.lambda_shape_rec != 0 or self.lambda_shape_dist != 0
         if masks is None and shape_losses:
-            raise ValueError(
+            raise ConfigError(
                 "GP-UNIT Stage I: the data has no shape masks, but lambda_shape_rec / lambda_shape_dist are not 0. "
                 "Give both datasets masks (mask_root: the official synImageNet291_mask / ImageNet291_mask downloads, "
                 "docs/datasets.md), or masks: image for line drawings, or set method.lambda_shape_rec=0 "
@@ -261,7 +287,7 @@ class GPUNITPrior(Method):
             nf = int(sd["contentE.layer1.0.conv.weight_orig"].shape[0])
             ncls, dim = (int(s) for s in sd["embed.weight"].shape)
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{path} is not a GP-UNIT Stage-I snapshot (missing {exc}); for content_encoder.pt "
-                             "build the Stage-II method `gpunit` instead") from None
+            raise CheckpointError(f"{path} is not a GP-UNIT Stage-I snapshot (missing {exc}); for content_encoder.pt "
+                                  "build the Stage-II method `gpunit` instead") from None
         kwargs = {"nf": nf, "num_classes": ncls, "embed_dim": dim, **overrides, "init_from": str(path)}
         return cls(**kwargs)

@@ -174,8 +174,8 @@ def split_item(x: torch.Tensor, *, paired: bool) -> Sequence[torch.Tensor | None
     masks are ``None`` when the data has none."""
     per_image = x.shape[1] // (2 if paired else 1)
     if per_image not in (3, 6):
-        raise ValueError(f"GP-UNIT Stage I expects 3 or 6 channels per image (image [+ mask]), got {per_image}; "
-                         "use the gpunit_prior_images dataset")
+        raise DataSourceError(f"GP-UNIT Stage I expects 3 or 6 channels per image (image [+ mask]), got {per_image}; "
+                              "use the gpunit_prior_images dataset")
     out: list[torch.Tensor | None] = []
     for k in range(2 if paired else 1):
         chunk = x[:, k * per_image:(k + 1) * per_image]

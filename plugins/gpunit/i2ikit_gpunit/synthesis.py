@@ -41,6 +41,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
+
 __all__ = [
     "SYN_IMAGENET291_CLASSES",
     "PAPER_TRUNCATIONS",
@@ -112,18 +114,19 @@ def parse_classes(specs: Iterable[str] | None) -> list[int]:
             out |= {i for i, c in SYN_IMAGENET291_CLASSES.items() if c == s}
         elif s == "all":
             out |= set(SYN_IMAGENET291_CLASSES)
-        elif "-" in s.strip("-"):
-            a, b = s.split("-", 1)
-            out |= set(range(int(a), int(b) + 1))
         else:
             try:
-                out.add(int(s))
+                if "-" in s.strip("-"):
+                    a, b = s.split("-", 1)
+                    out |= set(range(int(a), int(b) + 1))
+                else:
+                    out.add(int(s))
             except ValueError:
-                raise ValueError(f"--classes: {s!r} is neither a class index, a range a-b, 'all' "
-                                 f"nor a category ({', '.join(sorted(cats))})") from None
+                raise ConfigError(f"--classes: {s!r} is neither a class index, a range a-b, 'all' "
+                                  f"nor a category ({', '.join(sorted(cats))})") from None
     bad = sorted(i for i in out if not 0 <= i < 1000)
     if bad:
-        raise ValueError(f"--classes: ImageNet class indices are 0..999, got {bad}")
+        raise ConfigError(f"--classes: ImageNet class indices are 0..999, got {bad}")
     return sorted(out)
 
 
@@ -144,10 +147,10 @@ def latent_codes(count: int, dim_z: int = 128, truncations: Sequence[float] = PA
 
 def _check_truncations(truncations: Sequence[float]) -> None:
     if not truncations:
-        raise ValueError("at least one truncation is needed")
+        raise ConfigError("--truncations: at least one truncation is needed")
     for t in truncations:
         if not 0 < float(t) <= 1:
-            raise ValueError(f"truncation must be in (0, 1] (BigGAN-deep's BN statistics), got {t}")
+            raise ConfigError(f"--truncations: a truncation must be in (0, 1] (BigGAN-deep's BN statistics), got {t}")
 
 
 # ------------------------------------------------------------------------------- weights
@@ -197,12 +200,12 @@ def _sha256(path: Path) -> str:
 def _check_folder(folder: str | os.PathLike) -> Path:
     path = Path(folder)
     if not path.is_dir():
-        raise FileNotFoundError(f"BigGAN weights folder {str(folder)!r} does not exist; "
-                                + weights_help(folder))
+        raise MissingFileError(f"BigGAN weights folder {str(folder)!r} does not exist; "
+                               + weights_help(folder))
     missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (path / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"BigGAN weights folder {path} lacks {' and '.join(missing)}; "
-                                + weights_help(path))
+        raise MissingFileError(f"BigGAN weights folder {path} lacks {' and '.join(missing)}; "
+                               + weights_help(path))
     return path
 
 
@@ -213,17 +216,29 @@ def load_biggan(folder: str | os.PathLike, device: str | torch.device | None = N
     ``strict=False``; this function re-reads the file's keys and refuses a partial match, so a wrong
     file cannot silently leave random layers.
     """
+    from i2ikit.method import load_checkpoint_file
+
     pkg = _require_package()
     path = _check_folder(folder)
-    model = pkg.BigGAN.from_pretrained(str(path))
+    try:
+        model = pkg.BigGAN.from_pretrained(str(path))
+    except (OSError, ImportError):
+        raise
+    except Exception as exc:  # a damaged config.json or weights file
+        raise CheckpointError(f"BigGAN weights folder {path}: pytorch-pretrained-biggan cannot load it "
+                              f"({type(exc).__name__}: {exc}); download {CONFIG_NAME} and {WEIGHTS_NAME} again. "
+                              + weights_help(path)) from None
     try:
         state = torch.load(path / WEIGHTS_NAME, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # legacy (non-zip) files cannot be memory-mapped
-        state = torch.load(path / WEIGHTS_NAME, map_location="cpu", weights_only=True)
+    except Exception:  # legacy (non-zip) files cannot be memory-mapped; a damaged file is reported here
+        state = load_checkpoint_file(path / WEIGHTS_NAME)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path / WEIGHTS_NAME} is not a state dict of tensors (got {type(state).__name__}); "
+                              + weights_help(path))
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise ValueError(
+        raise CheckpointError(
             f"{path / WEIGHTS_NAME} does not match {path / CONFIG_NAME}: "
             f"{len(missing)} missing key(s) {missing[:5]}, {len(unexpected)} unexpected {unexpected[:5]}")
     del state
@@ -298,22 +313,27 @@ def synthesize_pairs(
     """
     pkg = _require_package()
     if num_train < 0 or num_test < 0 or num_train + num_test == 0:
-        raise ValueError("num_train and num_test must be >= 0 and not both 0")
+        raise ConfigError(f"--num-train and --num-test must be >= 0 and not both 0, got {num_train} and {num_test}")
     if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     image_format = {"jpeg": "jpg"}.get(image_format.lower(), image_format.lower())
     if image_format not in ("jpg", "png"):
-        raise ValueError(f"image_format must be jpg or png, got {image_format!r}")
+        raise ConfigError(f"--format (image_format) must be jpg or png, got {image_format!r}")
     _check_truncations(truncations)
     classes = list(SYN_IMAGENET291_CLASSES) if classes is None else sorted({int(c) for c in classes})
     folder = _check_folder(weights)
     out = Path(out)
 
-    config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); " + weights_help(folder)) from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{folder / CONFIG_NAME} is not a BigGAN config (a JSON object); " + weights_help(folder))
     num_classes = int(config.get("num_classes", 1000))
     bad = [c for c in classes if not 0 <= c < min(num_classes, 1000)]
     if bad:
-        raise ValueError(f"class indices {bad} are outside the generator's {num_classes} classes")
+        raise ConfigError(f"--classes: class indices {bad} are outside the generator's {num_classes} classes")
     total = num_train + num_test
     settings = {
         "format_version": FORMAT_VERSION,
@@ -331,17 +351,21 @@ def synthesize_pairs(
     meta_path = out / "meta.json"
     old = None
     if meta_path.exists():
-        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{meta_path} is not valid JSON ({exc}): a damaged BigGAN pairs folder; use another --out "
+                              "or delete it") from None
         if old.get("fingerprint") != fingerprint:
             if not force:
-                raise ValueError(
+                raise ConfigError(
                     f"{out} holds BigGAN pairs made with other settings (meta.json fingerprint "
                     f"{old.get('fingerprint')} != {fingerprint}); use another --out or --force to redo it")
             for split in ("train", "test"):
                 shutil.rmtree(out / split, ignore_errors=True)
             old = None
     elif out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists, is not empty and has no meta.json: refusing to write into it")
+        raise ConfigError(f"{out} exists, is not empty and has no meta.json: refusing to write into it; choose another --out")
 
     z_all, ts = latent_codes(total, int(config.get("z_dim", 128)), truncations, seed)
     done_classes = set(old.get("classes", [])) if old else set()
@@ -392,8 +416,8 @@ def synthesize_pairs(
                             y = y[:, :num_classes]
                         images = model(z, y, t)
                         if not torch.isfinite(images).all():
-                            raise ValueError(f"BigGAN produced non-finite pixels for class {c} "
-                                             f"(truncation {t}): are the weights complete?")
+                            raise CheckpointError(f"BigGAN produced non-finite pixels for class {c} "
+                                                  f"(truncation {t}): are the weights complete?")
                         arrays = _to_uint8(images)
                         resolution = arrays.shape[1]
                         for p, a in zip(paths, arrays):

@@ -5,7 +5,22 @@ It adds two real parts that FUNIT recipes can use at once:
     method: {name: funit, gan_loss: lsgan, discriminator: patchgan, discriminator_kwargs: {nf: 64}}
 
 A whole method would subclass ``i2ikit.Method`` (see ``plugins/funit/i2ikit_funit/method.py``) and be
-registered with ``register("method", "mymethod", MyMethod)``.
+registered with ``register("method", "mymethod", MyMethod)``. Next to its defaults it declares what its
+keyword arguments may be, how many classes each data stream needs, and how it translates, so that a bad
+value is a one-line error naming the key before anything is built::
+
+    from i2ikit.constraints import OneOf, at_least_one, non_negative, positive, unit_interval
+
+    class MyMethod(i2ikit.Method):
+        method_name = "mymethod"
+        data_streams = ("content", "class")
+        min_classes = {"content": 2, "class": 2}   # translates between classes
+        translate_modes = ("class_images",)        # or "target_class", "style", "num_styles"; () = none
+        constraints = {"nf": at_least_one, "lr": positive, "gan_w": non_negative,
+                       "ema_decay": unit_interval, "norm": OneOf(("in", "bn", "none"))}
+
+Errors a user can cause (a bad value, a missing or damaged file) are ``i2ikit.errors.ConfigError``,
+``MissingFileError`` or ``CheckpointError``: the command line prints their message without a traceback.
 """
 from __future__ import annotations
 
@@ -15,6 +30,7 @@ import torch
 from torch import nn
 
 import i2ikit
+from i2ikit.errors import ConfigError
 from i2ikit.losses import GANLoss
 
 __version__ = "0.1.0"
@@ -42,6 +58,11 @@ class PatchGANDiscriminator(nn.Module):
 
     def __init__(self, num_classes: int, nf: int = 64, n_layers: int = 3) -> None:
         super().__init__()
+        # discriminator_kwargs come straight from the recipe: name the key when a value cannot work.
+        for key, value, low in (("num_classes", num_classes, 1), ("nf", nf, 1), ("n_layers", n_layers, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"discriminator 'patchgan': {key} must be an integer >= {low}, got {value!r} "
+                                  "(method.discriminator_kwargs)")
         layers: list[nn.Module] = [nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2)]
         ch = nf
         for i in range(1, n_layers):
