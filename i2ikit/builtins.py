@@ -26,6 +26,13 @@ def _glyphs_main(argv: list[str]) -> int:
     return main(argv) or 0
 
 
+def _check_main(argv: list[str]) -> int:
+    """decode every image of a recipe's datasets (or a folder) once; list unreadable, tiny and odd files"""
+    from .data.check import main
+
+    return main(argv)
+
+
 @hookimpl
 def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
-    return {"glyphs": _glyphs_main}
+    return {"glyphs": _glyphs_main, "check": _check_main}
