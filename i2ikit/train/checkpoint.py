@@ -293,7 +293,7 @@ def load_run_state(directory: Path, parts: StateParts, *, rank: int, num_process
     if meta.get("version", 0) > VERSION:
         raise CheckpointError(f"{directory} was written by a newer i2ikit ({meta.get('i2ikit_version')}, run-state "
                               f"format {meta['version']}); upgrade i2ikit to resume it")
-    mine = parts.contents()
+    mine = {k: v for k, v in parts.contents().items() if k != "scaler"}  # precision may change on resume
     theirs = {k: meta.get(k) for k in mine}
     if theirs != mine:
         diff = "; ".join(f"{k}: checkpoint {theirs[k]} vs this run {mine[k]}" for k in mine if theirs[k] != mine[k])
@@ -312,9 +312,11 @@ def load_run_state(directory: Path, parts: StateParts, *, rank: int, num_process
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{directory / f'optim_{name}.json'} does not fit optimiser {name!r} ({exc}). Was the "
                                   "recipe's method changed since this checkpoint was written?") from None
-    if parts.scaler is not None:
-        parts.scaler.load_state_dict(load_tree(directory, "scaler", "gradient scaler"))
     notes = []
+    if parts.scaler is not None and meta.get("scaler"):
+        parts.scaler.load_state_dict(load_tree(directory, "scaler", "gradient scaler"))
+    elif parts.scaler is not None:
+        notes.append(f"{directory.name} was not trained in fp16: the gradient scaler starts afresh")
     if meta.get("num_processes") != num_processes:
         notes.append(f"{directory.name} was written by {meta.get('num_processes')} process(es), this run has "
                      f"{num_processes}: training continues, but not with exactly the batches an uninterrupted run would see")
