@@ -227,7 +227,14 @@ def test_an_unwritable_run_folder_is_named_before_the_model_is_built(tmp_path, w
 
         monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
     built = []
-    monkeypatch.setattr(i2ikit.api, "build", lambda *a, **k: built.append(1))
+    import i2ikit.train.trainer as trainer_module
+
+    def no_build(*a, **k):  # the trainer's own reference to build: patching i2ikit.api.build alone would not reach it
+        built.append(1)
+        raise AssertionError("the model was built before the run folder was checked")
+
+    monkeypatch.setattr(i2ikit.api, "build", no_build)
+    monkeypatch.setattr(trainer_module, "build", no_build)
     try:
         code, text = call("run", [str(recipe_file(world, tmp_path)), f"train.run_dir={run}"])
     finally:

@@ -393,7 +393,7 @@ def test_stream_sampler_sharding_and_resume() -> None:
         base = _take(StreamSampler(n, seed=4, stream="content", rank=rank, world_size=world_size), 30)
         resumed = _take(StreamSampler(n, seed=4, stream="content", rank=rank, world_size=world_size, start=13), 17)
         assert resumed == base[13:]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 0 <= rank < world_size, got rank=2, world_size=2"):
         StreamSampler(n, seed=0, stream="x", rank=2, world_size=2)
 
 

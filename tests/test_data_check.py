@@ -3,6 +3,7 @@ with their path and a fix, and an exclude list the sources accept."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def test_bad_arguments_raise_user_errors(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no such folder"):
         main([str(tmp_path / "nope"), "--no-progress"])
-    with pytest.raises(RecipeError):
+    with pytest.raises(RecipeError, match=re.escape(f"recipe file {tmp_path / 'nope.yaml'} does not exist")):
         main([str(tmp_path / "nope.yaml"), "--no-progress"])
     make_image_folder(tmp_path / "ok", classes=1, per_class=1)
     with pytest.raises(ConfigError, match="only apply to a recipe"):
@@ -173,7 +174,9 @@ def test_bad_arguments_raise_user_errors(tmp_path):
 
 def test_workers_give_the_same_findings(bad_folder):
     source = ImageFolder(bad_folder)
-    assert scan_source(source, crop=CROP, num_workers=2, progress=False) == scan_source(source, crop=CROP, progress=False)
+    single = scan_source(source, crop=CROP, progress=False)
+    assert set(_found(single)) == set(EXPECTED)  # not two empty lists
+    assert scan_source(source, crop=CROP, num_workers=2, progress=False) == single
 
 
 def test_a_recipe_checks_train_and_samples_once_each(bad_folder, tmp_path, capsys):

@@ -62,6 +62,8 @@ def test_few_shot_protocol_is_deterministic_and_shares_the_shots(split):
     first = list(seen)
     seen.clear()
     evaluate(Spy(), content=source, targets=target, settings=settings, metric_options=options, image_size=32, progress=False)
+    assert first and len(seen) == len(first)  # the spy was called, and as often both times
+    assert {x.shape[0] for x in first} == {1, 3}  # K = 1 and K = 3 class images
     assert all(torch.equal(x, y) for x, y in zip(first, seen))  # the same K images for every method
 
 

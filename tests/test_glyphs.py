@@ -89,9 +89,9 @@ def test_symbol_and_tofu_fonts_are_rejected() -> None:
             assert glyphs._cmap_problem(font, DEFAULT_CHARS) is not None
     with TTFont(ttf / "cmr10.ttf", lazy=True) as font:
         assert glyphs._cmap_problem(font, DEFAULT_CHARS) is None
-    last_resort = ttf / "LastResortHE-Regular.ttf"
-    if last_resort.exists():  # maps every char to one box: caught by the render check
-        assert "tofu" in glyphs._render_problem(str(last_resort), 0, CHARS)
+    last_resort = ttf / "LastResortHE-Regular.ttf"  # maps every char to one box: caught by the render check
+    assert last_resort.is_file(), f"{last_resort} is missing: this matplotlib has no tofu font to test with"
+    assert "tofu" in glyphs._render_problem(str(last_resort), 0, CHARS)
     assert glyphs._render_problem(str(ttf / "DejaVuSans.ttf"), 0, CHARS) is None
 
 
@@ -106,9 +106,9 @@ def test_glyph_filename_is_case_safe() -> None:
 
 
 def test_bad_chars_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not repeat a character: 'AA'"):
         find_font_faces("AA")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"must be visible characters, got \[' '\]"):
         find_font_faces("A b")
 
 
@@ -124,9 +124,9 @@ def test_split_faces() -> None:
     assert len(split_faces(ids[:5], 0.01)) == 2  # at least 2 ...
     assert len(split_faces(ids[:5], 0.9)) == 3  # ... leaving at least 2 seen
     assert split_faces(ids, 0.0) == set()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need at least 4 font faces to hold 2 out, found 3"):
         split_faces(ids[:3], 0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"holdout .* must be in \[0, 1\), got 1.0"):
         split_faces(ids, 1.0)
 
 
@@ -247,7 +247,7 @@ def test_default_root_and_glyph_source(tmp_path: Path, monkeypatch: pytest.Monke
     assert glyph_source("test", size=SIZE, include_system=False, progress=False) == root / "test"
     assert glyph_source("train", root=root, size=SIZE, include_system=False) == root / "train"
     assert (root / "meta.json").stat().st_mtime_ns == mtime  # served from the cache
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'val'"):
         glyph_source("val", root=root)
 
 

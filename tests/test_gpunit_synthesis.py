@@ -70,7 +70,7 @@ def test_classes_and_folders():
     assert parse_classes(None) == list(SYN_IMAGENET291_CLASSES)
     assert parse_classes(["vehicle", "7", "151-153"]) == sorted({7, 151, 152, 153, *[
         i for i, c in SYN_IMAGENET291_CLASSES.items() if c == "vehicle"]})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'cats' is neither a class index"):
         parse_classes(["cats"])
 
 
@@ -80,7 +80,7 @@ def test_latent_codes_truncation_and_determinism():
     assert np.abs(z[0::2]).max() <= 1.0 + 1e-6 and np.abs(z[1::2]).max() <= 2.0 + 1e-6
     assert np.array_equal(z, latent_codes(6, 8, (0.5, 1.0), seed=3)[0])
     assert not np.array_equal(z, latent_codes(6, 8, (0.5, 1.0), seed=4)[0])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"truncation must be in \(0, 1\].*got 0.0"):
         latent_codes(2, 8, (0.0,))
 
 
@@ -158,7 +158,7 @@ def test_missing_or_wrong_weights(tmp_path, weights):
     with pytest.raises(ValueError, match="missing key"):
         load_biggan(half)
     # a model name is never downloaded
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="(?s)'biggan-deep-128' does not exist.*i2ikit never downloads them"):
         load_biggan("biggan-deep-128")
 
 

@@ -55,7 +55,9 @@ def test_missing_data_is_an_error_before_training(tmp_path):
 
 
 def test_shipped_recipes_validate():
-    for path in sorted((ROOT / "recipes").glob("*.yaml")):
+    paths = sorted((ROOT / "recipes").glob("*.yaml"))
+    assert {"quickstart.yaml", "gpunit_cat2dog.yaml", "deepi2i_animals.yaml"} <= {p.name for p in paths}
+    for path in paths:
         load_recipe(path)
 
 

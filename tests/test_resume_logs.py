@@ -63,7 +63,7 @@ def test_killed_and_resumed_logs_equal_an_uninterrupted_run(straight, moment, at
     assert not [*run.glob(".*.tmp-*"), *(run / "state").glob(".tmp-*")]
 
     a, b = _losses(tmp / "straight"), _losses(run)
-    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]
     for ra, rb in zip(a, b):
         assert ra.keys() == rb.keys()
         for key in ra:

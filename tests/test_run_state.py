@@ -103,6 +103,7 @@ def test_a_pickle_planted_in_any_file_of_a_checkpoint_is_refused_and_never_runs(
     original = tmp / "run" / "state" / "step_00000002"
     marker = tmp_path / "payload_ran"
     names = sorted(p.name for p in original.iterdir())
+    assert {"trainer_state.json", "net_gen.safetensors", "optim_gen.json"} <= set(names)
     for name in names:
         planted = tmp_path / f"ckpt_{name}"
         shutil.copytree(original, planted)
