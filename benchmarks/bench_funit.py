@@ -13,7 +13,7 @@ import sys
 
 from throughput import add_common_arguments, run
 
-TINY = {"nf": 16, "n_res_blks": 1, "nf_mlp": 64, "latent_dim": 16, "dis_nf": 16, "dis_n_res_blks": 4}
+TINY = {"nf": 16, "n_res_blks": 1, "nf_mlp": 64, "latent_dim": 16, "discriminator": {"nf": 16, "n_res_blks": 4}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ import warnings
 
 from throughput import add_common_arguments, run
 
-TINY = {"nef": 16, "ngf": 16, "dis_nf": 16, "style_nef": 16}
+TINY = {"nef": 16, "ngf": 16, "discriminator": {"nf": 16}, "style_nef": 16}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,7 +86,7 @@ def build(name: str | None = None, *, pretrained: str | os.PathLike | None = Non
                 raise ConfigError(f"pretrained={os.fspath(pretrained)!r}: {why}")
         if path.is_dir() and (path / CONFIG_NAME).is_file():
             cls, config = _export_config(path, name)
-            config = {k: v for k, v in config.items() if k not in cls.init_only}
+            config = {k: v for k, v in cls.upgrade_config(dict(config)).items() if k not in cls.init_only}
             config = check_method_kwargs(cls, config, f"{path / CONFIG_NAME}: config", allow_auto=())
             kwargs = check_method_kwargs(cls, kwargs, f"i2ikit.build({cls.method_name!r})", allow_auto=())
             model = cls(**{**config, **kwargs})

@@ -10,8 +10,8 @@ from .losses import HingeLoss, NonSaturatingLoss
 
 @hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
-    register("loss", "hinge", HingeLoss)
-    register("loss", "nonsaturating", NonSaturatingLoss)
+    register("gan_loss", "hinge", HingeLoss)
+    register("gan_loss", "nonsaturating", NonSaturatingLoss)
     from .data import registry_entries as data_entries
     from .eval import registry_entries as metric_entries
 

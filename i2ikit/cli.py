@@ -42,6 +42,42 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_default(value: Any) -> str:
+    import inspect
+
+    return "(required)" if value is inspect.Parameter.empty else repr(value)
+
+
+def cmd_parts(args: argparse.Namespace) -> int:
+    """Every registered part with its kind, plugin and keyword arguments, then each method's part slots."""
+    from .parts import PART_KINDS, part_signature
+    from .plugins import get_registry
+
+    reg = get_registry()
+    kinds = [args.kind] if args.kind else list(PART_KINDS)
+    shown = 0
+    for kind in kinds:
+        for name in reg.names(kind, args.pattern):
+            entry = reg.get(kind, name)
+            labels = f"  labels: {entry.obj.labels}" if kind == "discriminator" else ""
+            print(f"{kind:14s} {name:24s} plugin {entry.plugin}{labels}")
+            kwargs = ", ".join(f"{k}={_format_default(v)}" for k, v in part_signature(entry.obj))
+            print(f"    {kwargs or '(no keyword arguments)'}")
+            if entry.description:
+                print(f"    {entry.description}")
+            shown += 1
+    if not shown:
+        print(f"no {' or '.join(kinds)} part matches {args.pattern!r}; kinds: {', '.join(PART_KINDS)}", file=sys.stderr)
+        return 1
+    if not args.kind and args.pattern == "*":
+        print("\nslots (method: recipe key -> kind, default part):")
+        for name in reg.names("method"):
+            slots = getattr(reg.get("method", name).obj, "parts", {}) or {}
+            if slots:
+                print(f"  {name}: " + "; ".join(f"{key} -> {slot.kind}, {slot.default}" for key, slot in slots.items()))
+    return 0
+
+
 def _recipe_dirs() -> list[Path]:
     from .plugins import recipe_dirs
 
@@ -253,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("pattern", nargs="?", default="*")
     sp.add_argument("--kind", default=None, choices=KINDS, help="what to list (default: method)")
     sp.set_defaults(fn=cmd_models)
+
+    from .parts import PART_KINDS
+
+    sp = sub.add_parser("parts", help="list the parts methods are assembled from: kind, keyword arguments, plugin")
+    sp.add_argument("pattern", nargs="?", default="*")
+    sp.add_argument("--kind", default=None, choices=PART_KINDS, help="only this kind of part")
+    sp.set_defaults(fn=cmd_parts)
 
     sp = sub.add_parser("recipes", help="list the recipes shipped in recipes/ folders")
     sp.set_defaults(fn=cmd_recipes)

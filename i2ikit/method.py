@@ -104,6 +104,10 @@ class Method(nn.Module):
     # of the target class), ``target_class`` (many-class: a class index), ``style`` (exemplar-guided: a
     # style image), ``num_styles`` (latent-guided: random styles). Empty: the method does not translate.
     translate_modes: ClassVar[tuple[str, ...]] = ()
+    # The part slots (``i2ikit.parts.PartSlot``) by recipe key, each with the official part as its default,
+    # e.g. ``{"discriminator": PartSlot("discriminator", "funit_patch", labels=True), "gan_loss": ...}``.
+    # The recipe validator and ``i2ikit.build`` check the specs given for them; ``build_part`` builds one.
+    parts: ClassVar[Mapping[str, Any]] = {}
 
     config: dict[str, Any]
 
@@ -128,6 +132,25 @@ class Method(nn.Module):
             init(self, *args, **kw)
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
+
+    # ---- parts -------------------------------------------------------------------------------
+    def build_part(self, key: str, spec: Any, **supplied: Any) -> Any:
+        """Build the part that slot ``key`` of :attr:`parts` names in ``spec`` (a name, ``{name: ..., <kwargs>}``
+        or None for the default), handing it ``supplied`` where its constructor takes them, and record the
+        explicit spec in ``self.config`` so an export rebuilds the same part."""
+        from .parts import build_part, resolved_spec
+
+        slot = type(self).parts[key]
+        where = f"method {self.method_name!r}: {key}"
+        part = build_part(slot, spec, where, supplied=supplied)
+        self.config[key] = _jsonable(resolved_spec(slot, spec, where))
+        return part
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite an export's config written by an earlier version of the method into today's keywords
+        (e.g. keys that became part specs); default: unchanged."""
+        return config
 
     # ---- what the trainer needs -------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:

@@ -63,6 +63,17 @@ def _version_of(module: ModuleType | None, ep: md.EntryPoint) -> tuple[str, str]
     return str(version), dist_name
 
 
+def _check_hook_names(pm: pluggy.PluginManager, name: str) -> None:
+    """A hook implementation whose name no hookspec has (a typo such as ``i2ikit_regster``) would be
+    ignored silently: unregister the plugin and report it, naming the plugin and the hook."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("i2ikit_")))
+        raise RegistryError(f"plugin {name!r} implements a hook that does not exist ({exc}); i2ikit's hooks are: {known}") from None
+
+
 def _load() -> None:
     pm = pluggy.PluginManager("i2ikit")
     pm.add_hookspecs(hookspecs)
@@ -75,13 +86,14 @@ def _load() -> None:
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
+            _check_hook_names(pm, ep.name)
             version, dist = _version_of(module, ep)
             infos[ep.name] = PluginInfo(ep.name, ep.value, version, dist)
         except Exception as exc:  # a broken plugin must not take the others down
             version, dist = _version_of(module, ep)
             infos[ep.name] = PluginInfo(
                 ep.name, ep.value, version, dist,
-                error=f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}",
+                error=str(exc) if isinstance(exc, RegistryError) else f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}",
             )
             infos[ep.name].traceback = traceback.format_exc()  # type: ignore[attr-defined]
     # get_hookimpls() is in registration order (core first): on a collision the earlier plugin keeps

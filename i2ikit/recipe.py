@@ -320,7 +320,7 @@ def _build_dataclass(cls: type, data: Any, where: str) -> Any:
 def check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, *, allow_auto: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check ``kwargs`` against the keyword parameters of a class or factory registered by a plugin."""
     target = fn.__init__ if inspect.isclass(fn) else fn
-    sig = inspect.signature(target)
+    sig = inspect.signature(fn)  # a class: its constructor's parameters (none for object's own __init__)
     try:
         hints = typing.get_type_hints(target)
     except Exception:
@@ -348,12 +348,21 @@ def check_method_kwargs(cls: Any, kwargs: Mapping[str, Any], where: str, *,
     and choices it declares in ``constraints``. Raises :class:`RecipeError` naming the method and key."""
     from .constraints import constraint_problems
 
+    from .errors import ConfigError
+    from .parts import check_part_spec
+
     out = check_kwargs(cls, kwargs, where, allow_auto=allow_auto)
     problems = constraint_problems(getattr(cls, "constraints", {}) or {}, out)
+    name = getattr(cls, "method_name", "") or cls.__name__
     if problems:
         key, value, problem = problems[0]
-        name = getattr(cls, "method_name", "") or cls.__name__
         raise RecipeError(f"{where}.{key}: method {name!r} cannot use {key}={value!r}: {key} {problem}.")
+    for key, slot in (getattr(cls, "parts", {}) or {}).items():
+        if key in out:
+            try:
+                check_part_spec(slot, out[key], f"{where}.{key}")
+            except ConfigError as exc:
+                raise RecipeError(f"method {name!r}: {exc}") from None
     return out
 
 

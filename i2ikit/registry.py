@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterator
 
 from .errors import UserError
 
-KINDS = ("encoder", "decoder", "generator", "discriminator", "loss", "method", "dataset", "metric")
+# Part kinds (contracts in ``i2ikit.parts``) first, then whole methods, datasets and metrics.
+KINDS = ("encoder", "generator", "discriminator", "gan_loss", "method", "dataset", "metric")
 
 
 class RegistryError(Exception):
@@ -53,6 +54,12 @@ class Registry:
             )
         if not name or not isinstance(name, str):
             raise RegistryError(f"plugin {plugin!r} registered a {kind} with an empty or non-string name: {name!r}")
+        from .parts import contract_problems
+
+        problems = contract_problems(kind, obj)
+        if problems:
+            raise RegistryError(f"plugin {plugin!r} registered {kind} {name!r}, which does not fit the {kind} contract "
+                                f"(i2ikit.parts): {'; '.join(problems)}")
         key = (kind, name)
         if key in self._entries:
             other = self._entries[key]
@@ -75,7 +82,8 @@ class Registry:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         listing = ", ".join(known) if known else "(none: is a plugin missing? run `i2ikit plugins`)"
-        raise UnknownNameError(f"unknown {kind} {name!r}.{hint} Registered {kind}s: {listing}")
+        plural = kind + ("es" if kind.endswith("s") else "s")
+        raise UnknownNameError(f"unknown {kind} {name!r}.{hint} Registered {plural}: {listing}")
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         return sorted(n for (k, n) in self._entries if k == kind and fnmatch.fnmatchcase(n, pattern))

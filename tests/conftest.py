@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # A FUNIT small enough for CPU tests at 32 px.
 TINY_FUNIT = {
     "nf": 8, "n_res_blks": 1, "nf_mlp": 16, "latent_dim": 8, "n_mlp_blks": 3,
-    "n_downs_content": 2, "n_downs_class": 2, "dis_nf": 8, "dis_n_res_blks": 4,
+    "n_downs_content": 2, "n_downs_class": 2, "discriminator": {"nf": 8, "n_res_blks": 4},
 }
 
 
@@ -110,3 +111,111 @@ def offline_weights(monkeypatch, tmp_path):
     features._default.cache_clear()
     yield
     features._default.cache_clear()
+
+
+# ---- third-party plugins, installed for real (pip --target) by the tests that need them ----
+PLUGIN_SRC = '''
+"""A third-party i2ikit plugin: an LSGAN loss and a tiny patch discriminator."""
+import torch
+from torch import nn
+
+import i2ikit
+from i2ikit.losses import GANLoss
+from i2ikit.parts import DiscriminatorOutput
+
+__version__ = "9.9.9"
+
+
+class LSGANLoss(GANLoss):
+    """Least-squares GAN loss."""
+
+    def d_real(self, logits):
+        return ((logits - 1) ** 2).mean()
+
+    def d_fake(self, logits):
+        return (logits ** 2).mean()
+
+    def g(self, logits):
+        return ((logits - 1) ** 2).mean()
+
+
+class TinyPatchDis(nn.Module):
+    """Two strided convs and one logit channel per class."""
+
+    labels = "optional"
+
+    def __init__(self, num_classes=1, nf=8):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, 2 * nf, 4, 2, 1), nn.LeakyReLU(0.2))
+        self.head = nn.Conv2d(2 * nf, num_classes, 1)
+
+    def forward(self, x, y=None):
+        feat = self.body(x)
+        out = self.head(feat)
+        y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if y is None else y
+        return DiscriminatorOutput(out[torch.arange(x.shape[0], device=x.device), y], [feat])
+
+
+@i2ikit.hookimpl
+def i2ikit_register(register):
+    register("gan_loss", "lsgan", LSGANLoss)
+    register("discriminator", "tiny_patch", TinyPatchDis)
+'''
+
+
+def _make_package(root: Path, dist: str, module: str, source: str, ep_name: str) -> Path:
+    pkg = root / dist
+    (pkg / module).mkdir(parents=True)
+    (pkg / module / "__init__.py").write_text(source)
+    (pkg / "pyproject.toml").write_text(textwrap.dedent(f'''
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "{dist}"
+        version = "9.9.9"
+
+        [project.entry-points.i2ikit]
+        {ep_name} = "{module}"
+
+        [tool.setuptools]
+        packages = ["{module}"]
+    '''))
+    return pkg
+
+
+@pytest.fixture(scope="session")
+def third_party_site(tmp_path_factory) -> Path:
+    """Build and install (into a private target folder) a third-party plugin and a broken one."""
+    base = tmp_path_factory.mktemp("plugins")
+    site = base / "site"
+    good = _make_package(base, "i2ikit-tinyparts", "i2ikit_tinyparts", PLUGIN_SRC, "tinyparts")
+    broken = _make_package(base, "i2ikit-broken", "i2ikit_broken", "raise ImportError('simulated missing dependency')\n", "broken")
+    clash = _make_package(base, "i2ikit-clash", "i2ikit_clash", textwrap.dedent('''
+        import i2ikit
+        from i2ikit.losses import HingeLoss
+        from torch import nn
+
+
+        class NoLabels(nn.Module):  # says nothing of how it uses labels: does not fit the contract
+            def forward(self, x, y=None):
+                return x
+
+
+        @i2ikit.hookimpl
+        def i2ikit_register(register):
+            register("gan_loss", "hinge", HingeLoss)
+            register("gan_loss", "clash_only", HingeLoss)
+            register("discriminator", "no_labels", NoLabels)
+        '''), "clash")
+    typo = _make_package(base, "i2ikit-typo", "i2ikit_typo",
+                         "import i2ikit\n\n@i2ikit.hookimpl\ndef i2ikit_regster(register):\n    pass\n", "typo")
+    template = base / "template"
+    import shutil
+
+    shutil.copytree(ROOT / "plugins" / "template", template, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"))
+    for pkg in (good, broken, clash, typo, template):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg)],
+                       check=True, capture_output=True)
+    return site

@@ -41,7 +41,7 @@ def test_translate_with_an_export(tmp_path, capsys):
     assert (got - (expected[0].clamp(-1, 1) + 1) / 2).abs().max() < 1 / 255 + 1e-6
 
 
-def test_translate_with_an_official_checkpoint(tmp_path):
+def test_translate_with_an_official_checkpoint(tmp_path, capsys):
     from i2ikit_funit import to_official
 
     model = i2ikit.build("funit", num_classes=3, **TINY_FUNIT)
@@ -50,8 +50,9 @@ def test_translate_with_an_official_checkpoint(tmp_path):
     args = ["translate", "--model", str(tmp_path / "gen.pt"), "--content", str(content / "im0.png"),
             "--class-images", str(shots), "--out", str(tmp_path / "out"), "--size", "32"]
     assert main(args) == 2  # an official file needs --method
+    assert "--method" in capsys.readouterr().err
     assert main(args + ["--method", "funit"]) == 0
-    assert (tmp_path / "out" / "im0.png").exists()
+    assert Image.open(tmp_path / "out" / "im0.png").size == (32, 32)
 
 
 def test_models_and_recipes_listing(capsys):
@@ -85,8 +86,13 @@ def test_translate_into_many_classes_writes_one_image_per_class_and_a_grid(tmp_p
     assert main(["translate", "--model", "x", "--content", str(content), "--all-classes", "--out", str(tmp_path / "out"), "--size", "16"]) == 0
     names = sorted(p.name for p in (tmp_path / "out").glob("im*.png"))
     assert names == [f"im{i}_class{t:04d}.png" for i in range(2) for t in range(3)]
+    for i in range(2):  # each file holds the translation into its own class: (t - 1) / 2 -> 64, 128, 191
+        for t, value in enumerate((64, 128, 191)):
+            pixels = __import__("numpy").asarray(Image.open(tmp_path / "out" / f"im{i}_class{t:04d}.png"))
+            assert pixels.shape == (16, 16, 3) and (pixels == value).all(), (i, t)
     grid = Image.open(tmp_path / "out" / "grid.png")
-    assert grid.size[0] > grid.size[1]  # 4 columns (input + 3 classes), 2 rows
+    assert grid.size == (4 * 18 + 2, 2 * 18 + 2)  # 4 columns (input + 3 classes), 2 rows of 16 px tiles, 2 px padding
+    assert (tmp_path / "out" / "columns.txt").read_text().strip() == "content | class 0 | class 1 | class 2"
 
 
 def test_translate_exemplar_and_latent_guided_gpunit(tmp_path, capsys):
@@ -94,7 +100,7 @@ def test_translate_exemplar_and_latent_guided_gpunit(tmp_path, capsys):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = i2ikit.build("gpunit", img_size=64, nef=8, ngf=8, dis_nf=8, style_nef=8, content_encoder=None,
+        model = i2ikit.build("gpunit", img_size=64, nef=8, ngf=8, discriminator={"nf": 8}, style_nef=8, content_encoder=None,
                              vgg_weights=None)
     model.save_pretrained(tmp_path / "export")
     content, styles = _images(tmp_path / "content", 2, size=64), _images(tmp_path / "styles", 3, size=64)

@@ -74,7 +74,9 @@ def test_registered_and_built_with_frozen_encoder_and_heads() -> None:
     # the views share the networks' tensors and keys, without the unused heads
     assert set(nets["G"].state_dict()) == set(m.G.state_dict())
     assert set(nets["A"].state_dict()) == {k for k in m.A.state_dict() if k.startswith("blocks.")}
-    assert all(a is b for a, b in zip(nets["G"].parameters(), m.G.parameters()))
+    view_params, own_params = list(nets["G"].parameters()), list(m.G.parameters())
+    assert view_params and len(view_params) == len(own_params)
+    assert all(a is b for a, b in zip(view_params, own_params))
     # nothing is saved twice: the export holds exactly G, D, E, A
     assert sorted(m.export_modules()) == ["A", "D", "E", "G"]
     s = tiny(from_scratch=True)
@@ -197,7 +199,7 @@ def test_d_and_g_step_compute_the_official_losses() -> None:
     z = torch.randn(2, m.G.dim_z)
     with torch.no_grad():
         fake = m.G(z, m.G.shared(rows[target]), m.A(m.E(xs)))
-        out = m.D(torch.cat([fake, xr]), torch.cat([rows[target], rows[yr]]))
+        out = m.D(torch.cat([fake, xr]), torch.cat([rows[target], rows[yr]])).logits
     assert torch.allclose(d["d_real"], F.relu(1 - out[2:]).mean(), atol=1e-5)
     assert torch.allclose(d["d_fake"], F.relu(1 + out[:2]).mean(), atol=1e-5)
     assert torch.allclose(d["loss"], d["d_real"] + d["d_fake"])
@@ -209,7 +211,8 @@ def test_d_and_g_step_compute_the_official_losses() -> None:
     z = torch.randn(2, m.G.dim_z)
     with torch.no_grad():
         fake = m.G(z, m.G.shared(rows[target]), m.A(m.E(xs)))
-        out, feats = m.D(torch.cat([fake, xs]), torch.cat([rows[target], rows[ys]]), return_features=True)
+        out, feature_list = m.D(torch.cat([fake, xs]), torch.cat([rows[target], rows[ys]]))
+        feats = {f.shape[-1]: f for f in feature_list}
     w = {4: 0.1, 8: 0.1, 16: 0.1, 32: 0.01}
     feat = sum(w[s] * F.mse_loss(feats[s][2:], feats[s][:2]) for s in w)  # each source vs its own translation
     assert torch.allclose(g["g_adv"], -out[:2].mean(), atol=1e-5)
@@ -337,7 +340,7 @@ def test_load_official_deepi2i_release_and_biggan_folders(tmp_path: Path) -> Non
     release = tmp_path / "DeepI2I_animals"
     save_deepi2i_weights({"G": src.G, "D": src.D, "E": src.E, "A": src.A}, release)
     m = DeepI2I.load_official(release, class_map=[2, 0, 1])
-    assert (m.G.resolution, m.G.ch, m.G.dim_z, m.G.n_classes) == (64, 8, 120, 3)
+    assert (m.G.resolution, m.G.ch, m.G.dim_z, m.G.num_classes) == (64, 8, 120, 3)
     for name in "GDEA":
         own, ref = getattr(m, name).state_dict(), getattr(src, name).state_dict()
         assert all(torch.equal(own[k], ref[k]) for k in ref), name
@@ -516,7 +519,7 @@ def test_two_process_ddp_on_cpu(tmp_path: Path, folder64: Path, from_scratch: bo
     assert (run / "export" / "A.safetensors").exists()
 
 
-def test_resume_gives_the_same_losses(tmp_path: Path, folder64: Path) -> None:
+def test_resume_gives_the_same_losses(tmp_path: Path, folder64: Path, capsys) -> None:
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     def fit(run: str, steps: int) -> None:
@@ -528,9 +531,14 @@ def test_resume_gives_the_same_losses(tmp_path: Path, folder64: Path) -> None:
 
     fit("straight", 4)
     fit("resumed", 2)
+    capsys.readouterr()
     fit("resumed", 4)
+    assert f"resumed from {tmp_path / 'resumed' / 'state' / 'step_00000002'} at step 2" in capsys.readouterr().out
     read = lambda run: [json.loads(line) for line in (tmp_path / run / "losses.jsonl").read_text().splitlines()]  # noqa: E731
-    for a, b in zip(read("straight"), read("resumed")):
+    straight, resumed = read("straight"), read("resumed")
+    assert [r["step"] for r in straight] == [r["step"] for r in resumed] == [1, 2, 3, 4]
+    for a, b in zip(straight, resumed):
+        assert a.keys() == b.keys()
         for key in a:
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (a["step"], key)
 

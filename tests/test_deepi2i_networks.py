@@ -56,9 +56,9 @@ def _attention(out: list, prefix: str, c: int) -> None:
     out.append((f"{prefix}.gamma", []))
 
 
-def ref_g_table(ch: int = 96, n_classes: int = 1000, shared: int = 128, chunk: int = 20) -> list[tuple[str, list[int]]]:
+def ref_g_table(ch: int = 96, num_classes: int = 1000, shared: int = 128, chunk: int = 20) -> list[tuple[str, list[int]]]:
     """G_arch[128]: blocks 16ch->16ch->8ch->4ch->2ch->ch (4x4 -> 128x128), attention after block 3."""
-    out: list[tuple[str, list[int]]] = [("shared.weight", [n_classes, shared])]
+    out: list[tuple[str, list[int]]] = [("shared.weight", [num_classes, shared])]
     _sn(out, "linear", [16 * ch * 16, chunk])
     cond = shared + chunk
     chans = [16 * ch, 16 * ch, 8 * ch, 4 * ch, 2 * ch, ch]
@@ -79,7 +79,7 @@ def ref_g_table(ch: int = 96, n_classes: int = 1000, shared: int = 128, chunk: i
     return out
 
 
-def ref_d_table(ch: int = 96, n_classes: int = 1000) -> list[tuple[str, list[int]]]:
+def ref_d_table(ch: int = 96, num_classes: int = 1000) -> list[tuple[str, list[int]]]:
     """D_arch[128] (= E_arch): wide DBlocks 3->ch->2ch->4ch->8ch->16ch->16ch, attention after block 0."""
     out: list[tuple[str, list[int]]] = []
     chans = [3, ch, 2 * ch, 4 * ch, 8 * ch, 16 * ch, 16 * ch]
@@ -93,11 +93,11 @@ def ref_d_table(ch: int = 96, n_classes: int = 1000) -> list[tuple[str, list[int
         if i == 0:
             _attention(out, "blocks.0.1", ch)
     _sn(out, "linear", [1, 16 * ch])
-    _sn(out, "embed", [n_classes, 16 * ch], bias=False)
+    _sn(out, "embed", [num_classes, 16 * ch], bias=False)
     return out
 
 
-def ref_a_table(ch: int = 96, n_classes: int = 1000) -> list[tuple[str, list[int]]]:
+def ref_a_table(ch: int = 96, num_classes: int = 1000) -> list[tuple[str, list[int]]]:
     """Alignment: A_arch (= D_arch) blocks 2..5 as blocks.0..3, plus D's unused linear and embed."""
     out: list[tuple[str, list[int]]] = []
     for i, (cin, cout) in enumerate([(2 * ch, 4 * ch), (4 * ch, 8 * ch), (8 * ch, 16 * ch), (16 * ch, 16 * ch)]):
@@ -107,7 +107,7 @@ def ref_a_table(ch: int = 96, n_classes: int = 1000) -> list[tuple[str, list[int
         if cin != cout:
             _sn(out, f"{p}.conv_sc", [cout, cin, 1, 1])
     _sn(out, "linear", [1, 16 * ch])
-    _sn(out, "embed", [n_classes, 16 * ch], bias=False)
+    _sn(out, "embed", [num_classes, 16 * ch], bias=False)
     return out
 
 
@@ -194,7 +194,7 @@ def test_hand_written_key_samples(meta_models: dict[str, nn.Module]) -> None:
 # ------------------------------------------------------------------------------------------------
 # Checkpoint files
 # ------------------------------------------------------------------------------------------------
-SMALL = dict(resolution=128, ch=8, n_classes=1000, init="default")
+SMALL = dict(resolution=128, ch=8, num_classes=1000, init="default")
 
 
 def _small_parts() -> dict[str, nn.Module]:
@@ -297,8 +297,8 @@ def test_mismatch_names_file_and_config(tmp_path: Path) -> None:
     assert "D.pth" in msg and "shape mismatch" in msg and "'ch': 8" in msg
     with pytest.raises(FileNotFoundError, match="G.pth"):
         load_biggan_weights({"G": Generator(**SMALL)}, tmp_path)
-    g_cfg = i2ikit_deepi2i.infer_generator_config(_random_sd(ref_g_table(8, n_classes=149), 0))
-    assert g_cfg == {"resolution": 128, "ch": 8, "n_classes": 149, "shared_dim": 128, "hier": True,
+    g_cfg = i2ikit_deepi2i.infer_generator_config(_random_sd(ref_g_table(8, num_classes=149), 0))
+    assert g_cfg == {"resolution": 128, "ch": 8, "num_classes": 149, "shared_dim": 128, "hier": True,
                      "dim_z": 120, "attention": "64"}
 
 
@@ -344,7 +344,7 @@ def test_spectral_norm_conv_and_generator_buffers() -> None:
     x = torch.randn(1, 4, 5, 5)
     _, sigma = _one_power_step(conv.weight.detach().view(6, -1), conv.u0, 1e-12)
     torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight / sigma, conv.bias, padding=1))
-    g = Generator(resolution=64, ch=8, n_classes=5, init="default")
+    g = Generator(resolution=64, ch=8, num_classes=5, init="default")
     u = g.linear.u0.clone()
     z, y = g.sample_z(2), g.shared(torch.tensor([0, 1]))
     g.eval()
@@ -440,7 +440,8 @@ def test_projection_discriminator_output_and_features() -> None:
     d = ProjectionDiscriminator(**SMALL).eval()
     x, y = torch.rand(3, 3, 128, 128) * 2 - 1, torch.tensor([0, 7, 999])
     with torch.no_grad():
-        out, feats = d(x, y, return_features=True)
+        out, feature_list = d(x, y)
+        feats = {f.shape[-1]: f for f in feature_list}
         pooled = feats[4].sum(dim=(2, 3))  # the 4x4 feature is relu(h)
         expected = d.linear(pooled) + (d.embed(y) * pooled).sum(1, keepdim=True)
     assert out.shape == (3, 1) and sorted(feats) == [4, 8, 16, 32]
@@ -449,7 +450,7 @@ def test_projection_discriminator_output_and_features() -> None:
 
 def test_translation_forward_shapes_range_and_injection() -> None:
     torch.manual_seed(0)
-    kw: dict[str, Any] = dict(resolution=64, ch=8, n_classes=5)
+    kw: dict[str, Any] = dict(resolution=64, ch=8, num_classes=5)
     g, e, a = Generator(**kw), Encoder(**kw), Adaptor(**kw)
     for m in (g, e, a):
         m.eval()

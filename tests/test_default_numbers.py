@@ -41,9 +41,9 @@ def _prior_batch(g: torch.Generator) -> dict:
 
 CASES = {
     "funit": (dict(nf=8, n_res_blks=1, nf_mlp=16, latent_dim=8, n_mlp_blks=3, n_downs_content=2, n_downs_class=2,
-                   dis_nf=8, dis_n_res_blks=4, num_classes=3), _funit_batch),
+                   discriminator={"nf": 8, "n_res_blks": 4}, num_classes=3), _funit_batch),
     "deepi2i": (dict(resolution=64, ch=8, num_classes=3, phase_one_iters=1), _deepi2i_batch),
-    "gpunit": (dict(img_size=64, nef=8, ngf=8, dis_nf=8, style_nef=8, style_dim=16, noise_dim=8), _gpunit_batch),
+    "gpunit": (dict(img_size=64, nef=8, ngf=8, discriminator={"nf": 8}, style_nef=8, style_dim=16, noise_dim=8), _gpunit_batch),
     "gpunit_prior": (dict(img_size=128, nf=4, embed_dim=8, num_classes=3), _prior_batch),
 }
 

@@ -18,7 +18,7 @@ import i2ikit
 from i2ikit.nn import ActFirstResBlock, AdaptiveInstanceNorm2d, assign_adain_params
 from i2ikit_funit import FUNIT, FewShotGen, GPPatchMcResDis, to_official, to_official_dis
 
-TINY: dict[str, Any] = dict(nf=8, dis_nf=8, num_classes=5, nf_mlp=32, latent_dim=16)
+TINY: dict[str, Any] = dict(nf=8, discriminator={"nf": 8}, num_classes=5, nf_mlp=32, latent_dim=16)
 
 
 def _seed(s: int = 0) -> None:
@@ -139,7 +139,9 @@ def test_default_state_dict_keys_and_shapes(default_funit: FUNIT) -> None:
 def test_default_config_matches_funit_animals(default_funit: FUNIT) -> None:
     c = default_funit.config
     assert (c["nf"], c["n_res_blks"], c["nf_mlp"], c["latent_dim"], c["n_mlp_blks"]) == (64, 2, 256, 64, 3)
-    assert (c["n_downs_content"], c["n_downs_class"], c["dis_nf"], c["dis_n_res_blks"], c["num_classes"]) == (3, 4, 64, 10, 119)
+    assert (c["n_downs_content"], c["n_downs_class"], c["num_classes"]) == (3, 4, 119)
+    assert c["discriminator"] == {"name": "funit_patch"} and c["gan_loss"] == {"name": "hinge"}  # the official parts
+    assert default_funit.dis.cnn_f[0].conv.out_channels == 64 and len(default_funit.dis.cnn_f) == 5 * 2 + 4 * 2 + 1
     assert (c["gan_w"], c["fm_w"], c["r_w"], c["r1_w"]) == (1, 1, 0.1, 10)
     assert (c["lr_gen"], c["lr_dis"], c["weight_decay"], c["ema_decay"], c["init"]) == (1e-4, 1e-4, 1e-4, 0.999, "kaiming")
     opt = default_funit.make_optimizers()
@@ -257,7 +259,7 @@ def test_discriminator_matches_official_semantics(quirks: bool) -> None:
     y = torch.tensor([6, 0, 3])
     with torch.no_grad():
         ref_logits, ref_feat = _dis_official(sd, x.clone(), y, 10, quirks)
-    logits, feat = d(x, y)
+    logits, (feat,) = d(x, y)
     assert logits.shape == (3, 2, 2) and feat.shape == (3, 256, 2, 2)
     torch.testing.assert_close(logits, ref_logits, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(feat, ref_feat, rtol=1e-9, atol=1e-9)
@@ -282,7 +284,8 @@ def test_discriminator_gradients_match_literal_inplace_code() -> None:
     x_ref = x.clone().requires_grad_(True)
     d_loss(*_dis_official(ref_params, x_ref, y, 10, quirks=True), x_ref).backward()
     x_ours = x.clone().requires_grad_(True)
-    d_loss(*d(x_ours, y), x_ours).backward()
+    logits, (feat,) = d(x_ours, y)
+    d_loss(logits, feat, x_ours).backward()
     for name, p in d.named_parameters():
         torch.testing.assert_close(p.grad, ref_params[name].grad, rtol=1e-9, atol=1e-12)
 
@@ -451,30 +454,40 @@ def test_build_drops_none() -> None:
 
 
 def test_swap_discriminator_and_gan_loss_by_name() -> None:
+    from i2ikit.errors import ConfigError
+    from i2ikit.parts import DiscriminatorOutput
+
     class TinyDis(nn.Module):
+        labels = "required"
+
         def __init__(self, num_classes: int, width: int = 4) -> None:
             super().__init__()
             self.body = nn.Conv2d(3, width, 3, 2, 1)
             self.head = nn.Conv2d(width, num_classes, 1)
 
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> DiscriminatorOutput:
             f = F.leaky_relu(self.body(x), 0.2)
             out = self.head(f)
-            return out[torch.arange(x.shape[0]), y], f
+            return DiscriminatorOutput(out[torch.arange(x.shape[0]), y], [f])
 
     reg = i2ikit.get_registry()
     reg.add("discriminator", "test_tiny_dis", TinyDis, plugin="tests")
     try:
-        m = _tiny(discriminator="test_tiny_dis", discriminator_kwargs={"width": 6}, gan_loss="nonsaturating")
+        m = _tiny(discriminator={"name": "test_tiny_dis", "width": 6}, gan_loss="nonsaturating")
+        assert m.config["discriminator"] == {"name": "test_tiny_dis", "width": 6}
         assert isinstance(m.dis, TinyDis) and m.dis.body.out_channels == 6
+        assert type(m.adv_loss) is i2ikit.losses.NonSaturatingLoss
+        assert type(_tiny().adv_loss) is i2ikit.losses.HingeLoss  # the default, so the swap changed something
         batch = _batch()
-        for step in m.training_steps(0):
+        steps = m.training_steps(0)
+        assert [s.name for s in steps] == ["dis", "gen"]
+        for step in steps:
             out = step.fn(batch, {"gen": m.gen, "dis": m.dis})
             assert torch.isfinite(out["loss"])
             out["loss"].backward()
     finally:
         reg._entries.pop(("discriminator", "test_tiny_dis"), None)
-    with pytest.raises(KeyError, match="funit_patch"):
+    with pytest.raises(ConfigError, match="unknown discriminator 'funit_ptach'.*Did you mean 'funit_patch'"):
         _tiny(discriminator="funit_ptach")
 
 
@@ -513,13 +526,13 @@ def test_official_checkpoint_loading(tmp_path: Any) -> None:
     path = tmp_path / "gen_00001000.pt"
     torch.save({"gen": gen, "gen_test": gen_test}, path)
 
-    m = i2ikit.build("funit", pretrained=path, nf=8, latent_dim=16, nf_mlp=32, dis_nf=8, num_classes=3)
+    m = i2ikit.build("funit", pretrained=path, nf=8, latent_dim=16, nf_mlp=32, discriminator={"nf": 8}, num_classes=3)
     assert not m.training
     assert all(torch.equal(m.gen_ema.state_dict()[k], v) for k, v in gen_test.items())
     assert all(torch.equal(m.gen.state_dict()[k], v) for k, v in gen.items())
 
     # the hyper-parameters are inferred from the shapes when not given
-    m2 = i2ikit.build("funit", pretrained=path, dis_nf=8)
+    m2 = i2ikit.build("funit", pretrained=path, discriminator={"nf": 8})
     assert (m2.config["nf"], m2.config["latent_dim"], m2.config["nf_mlp"]) == (8, 16, 32)
 
     # writing back gives the official format
@@ -527,32 +540,32 @@ def test_official_checkpoint_loading(tmp_path: Any) -> None:
     assert set(off) == {"gen", "gen_test"} and list(off["gen_test"]) == [k for k, _ in official_gen_shapes(8, 16, 32)]
     assert all(torch.equal(off["gen_test"][k], v) for k, v in gen_test.items())
     torch.save(off, tmp_path / "again.pt")
-    m3 = FUNIT.load_official(tmp_path / "again.pt", dis_nf=8)
+    m3 = FUNIT.load_official(tmp_path / "again.pt", discriminator={"nf": 8})
     assert all(torch.equal(m3.gen.state_dict()[k], v) for k, v in gen.items())
 
     # only gen_test, or a bare state dict: both generators get it
     torch.save({"gen_test": gen_test}, tmp_path / "only_test.pt")
     torch.save(gen_test, tmp_path / "bare.pt")
     for name in ("only_test.pt", "bare.pt"):
-        mm = FUNIT.load_official(tmp_path / name, dis_nf=8)
+        mm = FUNIT.load_official(tmp_path / name, discriminator={"nf": 8})
         assert all(torch.equal(mm.gen.state_dict()[k], v) and torch.equal(mm.gen_ema.state_dict()[k], v)
                    for k, v in gen_test.items())
 
     # a mismatch names the file and the first offending key
     with pytest.raises(ValueError) as err:
-        i2ikit.build("funit", pretrained=path, nf=16, dis_nf=8)
+        i2ikit.build("funit", pretrained=path, nf=16, discriminator={"nf": 8})
     assert str(path) in str(err.value) and "enc_class_model.model.0.conv.weight" in str(err.value)
     broken = dict(gen_test)
     del broken["mlp.model.1.fc.bias"]
     torch.save({"gen": gen, "gen_test": broken}, tmp_path / "broken.pt")
     with pytest.raises(ValueError, match="mlp.model.1.fc.bias"):
-        FUNIT.load_official(tmp_path / "broken.pt", dis_nf=8)
+        FUNIT.load_official(tmp_path / "broken.pt", discriminator={"nf": 8})
 
     # optional discriminator checkpoint {'dis': sd}
     dis = {k: torch.randn(s) * 0.1 for k, s in official_dis_shapes(4, nf=8)}
     torch.save({"dis": dis}, tmp_path / "dis_00001000.pt")
     md = FUNIT.load_official(path, dis_checkpoint=tmp_path / "dis_00001000.pt")
-    assert md.config["num_classes"] == 4 and md.config["dis_nf"] == 8
+    assert md.config["num_classes"] == 4 and md.config["discriminator"] == {"name": "funit_patch", "nf": 8, "n_res_blks": 10}
     assert all(torch.equal(md.dis.state_dict()[k], v) for k, v in dis.items())
     assert set(to_official_dis(md)) == {"dis"}
 
@@ -565,7 +578,7 @@ def test_pickle_needing_checkpoint_is_refused(tmp_path: Any) -> None:
     path = tmp_path / "pickled.pt"
     torch.save({"gen_test": _official_gen_random(8, 16, 32, 0), "opts": _NotATensor()}, path)
     with pytest.raises(ValueError, match="pickle"):
-        i2ikit.build("funit", pretrained=path, dis_nf=8)
+        i2ikit.build("funit", pretrained=path, discriminator={"nf": 8})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -582,19 +595,20 @@ def test_declared_constraints_min_classes_and_translate_modes() -> None:
     assert FUNIT.min_classes == {"content": 2, "class": 2}
     assert FUNIT.translate_modes == ("class_images",)
     # the tiny settings the tests use pass too
-    check_method_kwargs(FUNIT, {**TINY, "n_res_blks": 1, "n_downs_content": 2, "n_downs_class": 2, "dis_n_res_blks": 4}, "x")
+    check_method_kwargs(FUNIT, {**TINY, "n_res_blks": 1, "n_downs_content": 2, "n_downs_class": 2,
+                               "discriminator": {"nf": 8, "n_res_blks": 4}}, "x")
 
 
 @pytest.mark.parametrize("key,bad", [("nf", 0), ("lr_gen", 0.0), ("ema_decay", 1.5), ("init", "zeros"),
                                      ("n_downs_class", 1), ("r1_w", -1.0)])
 def test_out_of_range_values_fail_before_building(key: str, bad: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from i2ikit.errors import ConfigError
-    import i2ikit_funit.method as funit_method
+    import i2ikit.parts
 
     def boom(*a: Any, **k: Any) -> None:
         raise AssertionError("a network was built")
 
-    monkeypatch.setattr(funit_method, "FewShotGen", boom)
+    monkeypatch.setattr(i2ikit.parts, "build_part", boom)  # every network of a method is built through it
     with pytest.raises(ConfigError, match=f"'funit'.*{key}") as err:
         i2ikit.build("funit", **{**TINY, key: bad})
     assert key in str(err.value) and "funit" in str(err.value)
@@ -603,8 +617,8 @@ def test_out_of_range_values_fail_before_building(key: str, bad: Any, monkeypatc
 def test_constructor_checks_name_the_key() -> None:
     from i2ikit.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="dis_n_res_blks"):  # odd: only the constructor can tell
-        _tiny(dis_n_res_blks=3)
+    with pytest.raises(ConfigError, match="'funit_patch'.*n_res_blks"):  # odd: only the constructor can tell
+        _tiny(discriminator={"n_res_blks": 3})
     with pytest.raises(ConfigError, match="init='zeros'"):
         FUNIT(init="zeros")
     with pytest.raises(ConfigError, match="ema_decay"):

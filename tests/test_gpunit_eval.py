@@ -16,7 +16,7 @@ from i2ikit.eval.runner import EvalSettings, evaluate
 
 from conftest import make_image_folder
 
-TINY_GPUNIT = dict(img_size=64, nef=8, ngf=8, dis_nf=8, style_nef=8, content_encoder=None, vgg_weights=None)
+TINY_GPUNIT = dict(img_size=64, nef=8, ngf=8, discriminator={"nf": 8}, style_nef=8, content_encoder=None, vgg_weights=None)
 STYLES = 3
 
 

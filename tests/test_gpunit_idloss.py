@@ -19,7 +19,7 @@ from i2ikit_gpunit.arcface import IDLoss, IRSE50, load_ir_se50
 
 from conftest import ROOT, make_image_folder
 
-TINY = {"img_size": 64, "nef": 8, "ngf": 8, "dis_nf": 8, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
+TINY = {"img_size": 64, "nef": 8, "ngf": 8, "discriminator": {"nf": 8}, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
 
 pytestmark = pytest.mark.filterwarnings("ignore:GP-UNIT")
 

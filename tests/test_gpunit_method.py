@@ -16,7 +16,7 @@ from i2ikit_gpunit import GPUNIT, save_content_encoder, save_translation_model
 
 from conftest import ROOT, make_image_folder
 
-TINY = {"img_size": 64, "nef": 8, "ngf": 8, "dis_nf": 8, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
+TINY = {"img_size": 64, "nef": 8, "ngf": 8, "discriminator": {"nf": 8}, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
 
 pytestmark = pytest.mark.filterwarnings("ignore:GP-UNIT")
 
@@ -94,8 +94,9 @@ def test_generator_losses_match_a_hand_recomputation() -> None:
         yhat, masks = m.G(cx, y)
         ybar, _ = m.G(cy[0], y, use_skip=False)
         logits, _ = m.D(yhat)
-        _, f_fake = m.D(yhat, 4)
-        _, f_real = m.D(y, 4)
+        f_fake = m.D(yhat).features[3]  # the official D(x, layer=4): mean of model[0:4](x)
+        f_real = m.D(y).features[3]
+        assert f_fake.shape == (2, 64, 1, 1)  # nf 8 doubled by three blocks
         con = (m.content_encoder(yhat) - cx[0]).abs().mean()
         sty = 50 * (f_fake - f_real).abs().mean()
         msk = sum(mask.mean() for mask in masks)
@@ -224,16 +225,16 @@ def test_declared_constraints_min_classes_and_translate_modes() -> None:
     assert GPUNIT.translate_modes == ("style", "num_styles")
 
 
-@pytest.mark.parametrize("key,bad", [("img_size", 100), ("style_layer", 11), ("lambda_style", -1.0), ("lr", 0.0),
+@pytest.mark.parametrize("key,bad", [("img_size", 100), ("style_layer", 0), ("lambda_style", -1.0), ("lr", 0.0),
                                      ("ema_decay", 1.01), ("source_classes", [-1])])
 def test_out_of_range_values_fail_before_building(key, bad, monkeypatch) -> None:
     from i2ikit.errors import ConfigError
-    import i2ikit_gpunit.method as gpunit_method
+    import i2ikit.parts
 
     def boom(*a, **k):
         raise AssertionError("a network was built")
 
-    monkeypatch.setattr(gpunit_method, "ContentEncoder", boom)
+    monkeypatch.setattr(i2ikit.parts, "build_part", boom)  # every network of a method is built through it
     with pytest.raises(ConfigError, match=f"'gpunit'.*{key}") as err:
         i2ikit.build("gpunit", **{**TINY, key: bad})
     assert key in str(err.value)

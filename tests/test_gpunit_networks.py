@@ -458,12 +458,14 @@ def test_discriminator_logits_features_and_r1() -> None:
     assert len(d.model) == 7  # conv, 3 blocks (32 -> 4), lrelu, conv4x4, lrelu
     x = (torch.rand(2, 3, 32, 32) * 2 - 1).requires_grad_()
     d.eval()
-    out, feat = d(x, 2)
-    assert out.shape == (2,) and feat.shape == (2, 16)
-    assert torch.allclose(feat, d.model[0:2](x).mean((2, 3)), atol=1e-6)
-    out2, feats = d(x, [2, 3])
-    assert torch.allclose(out2, out) and [f.shape[1] for f in feats] == [16, 32]
-    assert d(x)[1].shape == (2, 32)
+    out, feats = d(x)
+    assert out.shape == (2,) and len(feats) == len(d.model) == 7
+    # features[i] is the spatial mean of model[0:i+1](x): the official D(x, layer=i+1) style feature
+    assert [tuple(f.shape) for f in feats] == [(2, 8, 1, 1), (2, 16, 1, 1), (2, 32, 1, 1), (2, 32, 1, 1),
+                                               (2, 32, 1, 1), (2, 32, 1, 1), (2, 32, 1, 1)]
+    assert torch.allclose(feats[1].flatten(1), d.model[0:2](x).mean((2, 3)), atol=1e-6)
+    assert torch.allclose(out, d.linear(d.model(x)).reshape(-1), atol=1e-6)
+    assert torch.equal(d(x, torch.tensor([0, 1])).logits, out)  # unconditional: labels are ignored
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     grad.pow(2).sum().backward()  # R1 needs double backward through legacy spectral norm
     assert d.model[0].weight_orig.grad is not None

@@ -195,7 +195,7 @@ def test_trainer_run_exports_a_content_encoder_for_stage_two(tmp_path: Path) -> 
     assert any(not torch.equal(e0[k], v) for k, v in enc.state_dict().items())
     assert (run / "samples" / "step_00000002.png").exists()
     # Stage II starts from it
-    g = i2ikit.build("gpunit", img_size=128, nef=4, ngf=4, dis_nf=4, style_nef=4, style_dim=8, noise_dim=4,
+    g = i2ikit.build("gpunit", img_size=128, nef=4, ngf=4, discriminator={"nf": 4}, style_nef=4, style_dim=8, noise_dim=4,
                      content_encoder=str(export / "content_encoder.pt"))
     for k, v in enc.state_dict().items():
         assert torch.equal(g.content_encoder.state_dict()[k], v), k
@@ -236,7 +236,7 @@ def two_stage_recipe(tmp_path: Path) -> Path:
     task = {
         "name": "task",
         "stages": {"prior": {"base": "prior.yaml"}},
-        "method": {"name": "gpunit", "img_size": 128, "nef": 4, "ngf": 4, "dis_nf": 4, "style_nef": 4, "style_dim": 8,
+        "method": {"name": "gpunit", "img_size": 128, "nef": 4, "ngf": 4, "discriminator": {"nf": 4}, "style_nef": 4, "style_dim": 8,
                    "noise_dim": 4, "sampler_epochs": 2, "content_encoder": "${stages.prior.export}/content_encoder.pt",
                    "source_classes": 0, "target_classes": 2},
         "data": {"train": {"type": "image_folder", "root": str(images), "classes": CLASSES},

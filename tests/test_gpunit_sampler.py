@@ -19,7 +19,7 @@ import i2ikit
 from i2ikit.recipe import validate
 from i2ikit.train.trainer import Trainer
 
-TINY = {"img_size": 64, "nef": 8, "ngf": 8, "dis_nf": 8, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
+TINY = {"img_size": 64, "nef": 8, "ngf": 8, "discriminator": {"nf": 8}, "style_nef": 8, "style_dim": 16, "noise_dim": 8}
 
 pytestmark = pytest.mark.filterwarnings("ignore:GP-UNIT")
 

@@ -27,12 +27,14 @@ def test_unknown_name_suggests_nearest():
 
 def test_collision_names_both_plugins():
     reg = Registry()
-    reg.add("loss", "hinge", object, plugin="core")
+    from i2ikit.losses import HingeLoss
+
+    reg.add("gan_loss", "hinge", HingeLoss, plugin="core")
     with pytest.raises(RegistryError, match="by plugin 'core' and by plugin 'other'"):
-        reg.add("loss", "hinge", object, plugin="other")
+        reg.add("gan_loss", "hinge", HingeLoss, plugin="other")
     with pytest.raises(RegistryError, match="unknown kind"):
         reg.add("optimizer", "x", object, plugin="p")
-    assert set(KINDS) == {"encoder", "decoder", "generator", "discriminator", "loss", "method", "dataset", "metric"}
+    assert set(KINDS) == {"encoder", "generator", "discriminator", "gan_loss", "method", "dataset", "metric"}
 
 
 def test_first_party_plugins_come_from_entry_points():
@@ -40,7 +42,14 @@ def test_first_party_plugins_come_from_entry_points():
     assert {"core", "funit"} <= set(infos)
     assert infos["funit"].module == "i2ikit_funit" and infos["funit"].error is None
     assert ("method", "funit") in {(e.kind, e.name) for e in infos["funit"].registered}
-    assert i2ikit.list_models("*unit*") == ["funit"] or "funit" in i2ikit.list_models("*unit*")
+    for name, module in (("gpunit", "i2ikit_gpunit"), ("deepi2i", "i2ikit_deepi2i")):
+        assert infos[name].module == module and infos[name].error is None, name
+    # list_models names exactly the methods the loaded plugins registered, filtered by the pattern
+    methods = sorted(e.name for i in infos.values() for e in i.registered if e.kind == "method")
+    assert {"funit", "gpunit", "gpunit_prior", "deepi2i"} <= set(methods)
+    assert i2ikit.list_models() == methods
+    assert i2ikit.list_models("*unit*") == [m for m in methods if "unit" in m]
+    assert "deepi2i" not in i2ikit.list_models("*unit*")
     assert i2ikit.list_models("nothing*") == []
 
 
@@ -48,109 +57,32 @@ def test_plugins_cli_lists_versions_and_parts():
     out = run_cli(["-m", "i2ikit.cli", "plugins"])
     assert out.returncode == 0, out.stderr
     assert "funit 0.1.0" in out.stdout and "method: funit" in out.stdout
-    assert "core " in out.stdout and "loss: hinge" in out.stdout
-
-
-PLUGIN_SRC = '''
-"""A third-party i2ikit plugin: an LSGAN loss and a tiny patch discriminator."""
-import torch
-from torch import nn
-
-import i2ikit
-from i2ikit.losses import GANLoss
-
-__version__ = "9.9.9"
-
-
-class LSGANLoss(GANLoss):
-    """Least-squares GAN loss."""
-
-    def d_real(self, logits):
-        return ((logits - 1) ** 2).mean()
-
-    def d_fake(self, logits):
-        return (logits ** 2).mean()
-
-    def g(self, logits):
-        return ((logits - 1) ** 2).mean()
-
-
-class TinyPatchDis(nn.Module):
-    """Two strided convs and one logit channel per class."""
-
-    def __init__(self, num_classes, nf=8):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(nf, 2 * nf, 4, 2, 1), nn.LeakyReLU(0.2))
-        self.head = nn.Conv2d(2 * nf, num_classes, 1)
-
-    def forward(self, x, y):
-        feat = self.body(x)
-        out = self.head(feat)
-        return out[torch.arange(x.shape[0], device=x.device), y], feat
-
-
-@i2ikit.hookimpl
-def i2ikit_register(register):
-    register("loss", "lsgan", LSGANLoss)
-    register("discriminator", "tiny_patch", TinyPatchDis)
-'''
-
-
-def _make_package(root: Path, dist: str, module: str, source: str, ep_name: str) -> Path:
-    pkg = root / dist
-    (pkg / module).mkdir(parents=True)
-    (pkg / module / "__init__.py").write_text(source)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent(f'''
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "{dist}"
-        version = "9.9.9"
-
-        [project.entry-points.i2ikit]
-        {ep_name} = "{module}"
-
-        [tool.setuptools]
-        packages = ["{module}"]
-    '''))
-    return pkg
-
-
-@pytest.fixture(scope="module")
-def third_party_site(tmp_path_factory) -> Path:
-    """Build and install (into a private target folder) a third-party plugin and a broken one."""
-    base = tmp_path_factory.mktemp("plugins")
-    site = base / "site"
-    good = _make_package(base, "i2ikit-tinyparts", "i2ikit_tinyparts", PLUGIN_SRC, "tinyparts")
-    broken = _make_package(base, "i2ikit-broken", "i2ikit_broken", "raise ImportError('simulated missing dependency')\n", "broken")
-    clash = _make_package(base, "i2ikit-clash", "i2ikit_clash",
-                          "import i2ikit\n\n@i2ikit.hookimpl\ndef i2ikit_register(register):\n    register('loss', 'hinge', object)\n    register('loss', 'clash_only', object)\n", "clash")
-    template = base / "template"
-    import shutil
-
-    shutil.copytree(ROOT / "plugins" / "template", template, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"))
-    for pkg in (good, broken, clash, template):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg)],
-                       check=True, capture_output=True)
-    return site
+    assert "core " in out.stdout and "gan_loss: hinge" in out.stdout
 
 
 def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_site, monkeypatch):
     monkeypatch.syspath_prepend(str(third_party_site))
-    monkeypatch.setenv("I2IKIT_LOAD_PLUGINS", "funit,tinyparts,broken,clash")  # not the template: it also has 'lsgan'
-    with pytest.warns(UserWarning, match="by plugin 'core' and by plugin 'clash'"):
+    monkeypatch.setenv("I2IKIT_LOAD_PLUGINS", "funit,tinyparts,broken,clash,typo")  # not the template: it also has 'lsgan'
+    with pytest.warns(UserWarning) as warned:
         reload_plugins()
+    messages = [str(w.message) for w in warned]
+    assert any("by plugin 'core' and by plugin 'clash'" in m for m in messages)
+    assert any("plugin 'clash' registered discriminator 'no_labels', which does not fit" in m for m in messages)
     try:
         infos = {i.name: i for i in plugin_infos()}
         assert infos["tinyparts"].version == "9.9.9" and infos["tinyparts"].error is None
-        assert {(e.kind, e.name) for e in infos["tinyparts"].registered} == {("loss", "lsgan"), ("discriminator", "tiny_patch")}
+        assert {(e.kind, e.name) for e in infos["tinyparts"].registered} == {("gan_loss", "lsgan"), ("discriminator", "tiny_patch")}
         assert "broken" in infos and "simulated missing dependency" in infos["broken"].error
         assert "'core'" in infos["clash"].error and "'clash'" in infos["clash"].error
+        # a part that does not fit its kind's contract is refused by plugin and name, with the reason
+        assert "discriminator 'no_labels'" in infos["clash"].error and "labels" in infos["clash"].error
+        # a misspelt hook implementation is an error naming the plugin and the hook (pluggy's check_pending)
+        assert "plugin 'typo'" in infos["typo"].error and "i2ikit_regster" in infos["typo"].error
+        assert "i2ikit_register" in infos["typo"].error  # the hooks that exist are listed
         reg = i2ikit.get_registry()
-        assert reg.get("loss", "hinge").plugin == "core"  # the first registration keeps the name
-        assert reg.get("loss", "clash_only").plugin == "clash"
+        assert reg.get("gan_loss", "hinge").plugin == "core"  # the first registration keeps the name
+        assert reg.get("gan_loss", "clash_only").plugin == "clash"
+        assert ("discriminator", "no_labels") not in reg
         assert "funit" in i2ikit.list_models()  # the others still work
     finally:
         monkeypatch.undo()
@@ -160,7 +92,7 @@ def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_
 def test_recipe_uses_third_party_loss_and_discriminator(third_party_site, tmp_path):
     data = make_image_folder(tmp_path / "data")
     recipe = tiny_recipe(data, tmp_path / "run", steps=2, save_every=2, sample_every=2)
-    recipe["method"].update(gan_loss="lsgan", discriminator="tiny_patch", discriminator_kwargs={"nf": 4})
+    recipe["method"].update(gan_loss="lsgan", discriminator={"name": "tiny_patch", "nf": 4})
     path = write_yaml(tmp_path / "third_party.yaml", recipe)
     env = {"PYTHONPATH": str(third_party_site), "I2IKIT_LOAD_PLUGINS": "funit,tinyparts"}
     out = run_cli(["-m", "i2ikit.run", str(path)], env=env)
@@ -184,15 +116,22 @@ def test_copy_me_template_plugin_works_with_funit(third_party_site, monkeypatch)
     try:
         info = {i.name: i for i in plugin_infos()}["template"]
         assert info.error is None and info.version == "0.1.0"
-        model = i2ikit.build("funit", num_classes=3, gan_loss="lsgan", discriminator="patchgan",
-                             discriminator_kwargs={"nf": 8, "n_layers": 2}, **TINY_FUNIT)
+        model = i2ikit.build("funit", num_classes=3, gan_loss="lsgan",
+                             **{**TINY_FUNIT, "discriminator": {"name": "patchgan", "nf": 8, "n_layers": 2}})
+        # the template's parts are the ones in use, not FUNIT's own hinge loss and patch discriminator
+        assert {e.name for e in info.registered} == {"lsgan", "patchgan"}
+        assert (type(model.adv_loss).__module__, type(model.adv_loss).__name__) == ("i2ikit_template", "LSGANLoss")
+        assert (type(model.dis).__module__, type(model.dis).__name__) == ("i2ikit_template", "PatchGANDiscriminator")
         x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 2])
         batch = {"content": (x, y), "class": (x.flip(0), y.flip(0))}
         nets = {"gen": model.gen, "dis": model.dis}
-        for step in model.training_steps(0):
+        steps = model.training_steps(0)
+        assert [s.name for s in steps] == ["dis", "gen"]
+        for step in steps:
             losses = step.fn(batch, nets)
             assert torch.isfinite(losses["loss"])
             losses["loss"].backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.dis.parameters())
     finally:
         monkeypatch.undo()
         reload_plugins()
@@ -204,7 +143,7 @@ def test_template_discriminator_names_a_bad_key(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "plugins" / "template"))
     from i2ikit_template import PatchGANDiscriminator
 
-    with pytest.raises(ConfigError, match="'patchgan'.*nf.*discriminator_kwargs"):
+    with pytest.raises(ConfigError, match="'patchgan'.*nf"):
         PatchGANDiscriminator(num_classes=3, nf=0)
     with pytest.raises(ConfigError, match="n_layers"):
         PatchGANDiscriminator(num_classes=3, n_layers=-1)

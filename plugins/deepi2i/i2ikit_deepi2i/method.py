@@ -42,7 +42,7 @@ from torch import nn
 
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
-from i2ikit.losses import HingeLoss
+from i2ikit.parts import PartSlot
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep, load_checkpoint_file
 
 from . import __version__
@@ -84,7 +84,6 @@ WEIGHTS_DOC = "docs/weights.md"
 RESOLUTIONS = (64, 128, 256)
 
 
-_HINGE = HingeLoss()  # BigGAN-PyTorch's loss_hinge_dis / loss_hinge_gen
 
 
 def _int_keys(weights: Mapping[Any, Any], what: str) -> dict[int, float]:
@@ -216,6 +215,7 @@ class DeepI2I(Method):
     # ``source`` only feeds images to translate and may show a single class.
     min_classes = {"real": 2}
     translate_modes = ("target_class",)
+    parts = {"gan_loss": PartSlot("gan_loss", "hinge", "adversarial loss of both steps (BigGAN's hinge)")}
     constraints = {
         "resolution": OneOf(RESOLUTIONS),
         "ch": at_least_one,
@@ -262,6 +262,7 @@ class DeepI2I(Method):
         ema_decay: float | None = None,
         ema_start: int = 0,
         real_stream: bool = True,
+        gan_loss: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if resolution not in RESOLUTIONS:
@@ -311,7 +312,8 @@ class DeepI2I(Method):
         rows = torch.tensor(class_map if class_map is not None else range(num_classes), dtype=torch.long)
         self.register_buffer("class_rows", rows, persistent=False)
 
-        common = dict(resolution=resolution, n_classes=num_classes, sn_eps=1e-6, feature_sizes=DEFAULT_FEATURE_SIZES)
+        self.adv_loss = self.build_part("gan_loss", gan_loss)
+        common = dict(resolution=resolution, num_classes=num_classes, sn_eps=1e-6, feature_sizes=DEFAULT_FEATURE_SIZES)
         d_init = "ortho" if biggan is None else "default"  # overwritten by D.pth anyway (official: skip_init)
         # Registration order G, D, E, A is the export's (and the official files') part order.
         self.G = Generator(ch=ch, dim_z=dim_z, shared_dim=shared_dim, hier=True, attention=g_attention,
@@ -473,10 +475,10 @@ class DeepI2I(Method):
         z = torch.randn(b, self.G.dim_z, device=x_src.device)
         with torch.no_grad():
             fake = gen(z, rows_tgt, adaptor(self._features(nets, x_src, grad_encoder=False)))
-        out = dis(torch.cat([fake, x_real]), torch.cat([rows_tgt, self.class_rows[y_real]]))
+        out = dis(torch.cat([fake, x_real]), torch.cat([rows_tgt, self.class_rows[y_real]])).logits
         d_fake_out, d_real_out = torch.split(out, [b, x_real.shape[0]])
-        d_real = _HINGE.d_real(d_real_out)
-        d_fake = _HINGE.d_fake(d_fake_out)
+        d_real = self.adv_loss.d_real(d_real_out)
+        d_fake = self.adv_loss.d_fake(d_fake_out)
         return {"loss": d_real + d_fake, "d_real": d_real.detach(), "d_fake": d_fake.detach()}
 
     def g_step(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
@@ -493,8 +495,9 @@ class DeepI2I(Method):
         z = torch.randn(b, self.G.dim_z, device=x_src.device)
         features = self._features(nets, x_src, grad_encoder=self.from_scratch)
         fake = gen(z, rows_tgt, adaptor(features))
-        out, feats = dis(torch.cat([fake, x_src]), torch.cat([rows_tgt, self.class_rows[y_src]]), return_features=True)
-        g_adv = _HINGE.g(out[:b])
+        out, dis_features = dis(torch.cat([fake, x_src]), torch.cat([rows_tgt, self.class_rows[y_src]]))
+        feats = {f.shape[-1]: f for f in dis_features}  # by spatial size, as the feature weights are given
+        g_adv = self.adv_loss.g(out[:b])
         g_feat = feature_reconstruction_loss(feats, self.feature_loss_weights, self.feature_loss)
         return {"loss": g_adv + g_feat, "g_adv": g_adv.detach(), "g_feat": g_feat.detach()}
 
@@ -599,7 +602,7 @@ class DeepI2I(Method):
             raise CheckpointError(f"{folder}: G ({g_cfg}) and D ({d_cfg}) differ in width or resolution; DeepI2I uses one ch for both")
         kwargs: dict[str, Any] = {
             "resolution": g_cfg["resolution"], "ch": g_cfg["ch"], "dim_z": g_cfg["dim_z"], "shared_dim": g_cfg["shared_dim"],
-            "num_classes": g_cfg["n_classes"], "g_attention": g_cfg["attention"],
+            "num_classes": g_cfg["num_classes"], "g_attention": g_cfg["attention"],
         }
         kwargs.update(overrides)
         if deepi2i:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from i2ikit.errors import ConfigError
+from i2ikit.parts import DiscriminatorOutput
 from i2ikit.nn.biggan_layers import (
     DBlock,
     GBlock,
@@ -210,7 +211,7 @@ class Generator(nn.Module):
         ch: int = 96,
         dim_z: int = 120,
         shared_dim: int = 128,
-        n_classes: int = 1000,
+        num_classes: int = 1000,
         hier: bool = True,
         attention: str = "64",
         bottom_width: int = 4,
@@ -224,7 +225,7 @@ class Generator(nn.Module):
     ) -> None:
         super().__init__()
         self.arch = generator_arch(ch, resolution, attention)
-        self.resolution, self.ch, self.n_classes, self.hier = resolution, ch, n_classes, hier
+        self.resolution, self.ch, self.num_classes, self.hier = resolution, ch, num_classes, hier
         self.bottom_width = bottom_width
         self.shared_dim = shared_dim if shared_dim > 0 else dim_z
         n_blocks = len(self.arch.out_channels)
@@ -249,7 +250,7 @@ class Generator(nn.Module):
         sn = _sn(sn_eps, num_svs, num_itrs)
         cond_dim = self.shared_dim + self.z_chunk_size
         # Registration order = BigGAN-PyTorch key order: shared, linear, blocks, output_layer.
-        self.shared = nn.Embedding(n_classes, self.shared_dim)  # no spectral norm on G's class embedding
+        self.shared = nn.Embedding(num_classes, self.shared_dim)  # no spectral norm on G's class embedding
         self.linear = SNLinear(self.dim_z // self.num_slots, self.arch.in_channels[0] * bottom_width**2, sn=sn)
         blocks = []
         for i, (cin, cout) in enumerate(zip(self.arch.in_channels, self.arch.out_channels)):
@@ -318,7 +319,7 @@ class _BigGANDiscriminatorBody(nn.Module):
         *,
         resolution: int = 128,
         ch: int = 96,
-        n_classes: int = 1000,
+        num_classes: int = 1000,
         attention: str = "64",
         wide: bool = True,
         output_dim: int = 1,
@@ -331,7 +332,7 @@ class _BigGANDiscriminatorBody(nn.Module):
     ) -> None:
         super().__init__()
         self.arch = discriminator_arch(ch, resolution, attention)
-        self.resolution, self.ch, self.n_classes = resolution, ch, n_classes
+        self.resolution, self.ch, self.num_classes = resolution, ch, num_classes
         self.feature_sizes = _check_feature_sizes(feature_sizes)
         self.relu_quirk = relu_quirk
         sn = _sn(sn_eps, num_svs, num_itrs)
@@ -345,7 +346,7 @@ class _BigGANDiscriminatorBody(nn.Module):
             blocks.append(nn.ModuleList(stage))
         self.blocks = nn.ModuleList(blocks)
         self.linear = SNLinear(self.arch.out_channels[-1], output_dim, sn=sn)
-        self.embed = SNEmbedding(n_classes, self.arch.out_channels[-1], sn=sn)
+        self.embed = SNEmbedding(num_classes, self.arch.out_channels[-1], sn=sn)
         init_biggan_weights(self, init)
 
     def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -372,23 +373,23 @@ class _BigGANDiscriminatorBody(nn.Module):
 class ProjectionDiscriminator(_BigGANDiscriminatorBody):
     """BigGAN projection discriminator (official ``Discriminator``).
 
-    ``out = linear(sum_hw(relu(h))) + sum(embed(y) * sum_hw(relu(h)))`` (B x output_dim); with
-    ``return_features=True`` returns ``(out, features)``, the dict DeepI2I's feature loss uses
-    (``{32, 16, 8, 4}`` at 128 px; the 4x4 entry is post-ReLU, see :meth:`trunk`). ``y=None`` drops the
-    projection term (unconditional). Defaults (128 px, ch 96, 1000 classes): 87,982,370 parameters,
-    88 state-dict entries. Blocks: wide DBlocks, the first without preactivation, SAGAN attention after
-    the 64x64 block, AvgPool downsampling in all but the last block.
+    ``out = linear(sum_hw(relu(h))) + sum(embed(y) * sum_hw(relu(h)))`` (B x output_dim), returned as
+    :class:`~i2ikit.parts.DiscriminatorOutput` ``(out, features)``: ``features`` are the maps DeepI2I's
+    feature loss uses, largest first (``32, 16, 8, 4`` px at 128 px; the 4x4 one is post-ReLU, see
+    :meth:`trunk`). ``y=None`` drops the projection term (unconditional). Defaults (128 px, ch 96, 1000
+    classes): 87,982,370 parameters, 88 state-dict entries. Blocks: wide DBlocks, the first without
+    preactivation, SAGAN attention after the 64x64 block, AvgPool downsampling in all but the last block.
     """
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, return_features: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    labels = "required"  # the projection term is how it learns each class
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:
         activated, feats = self.trunk(x)
         pooled = activated.sum(dim=(2, 3))
         out = self.linear(pooled)
         if y is not None:
             out = out + (self.embed(y) * pooled).sum(dim=1, keepdim=True)
-        return (out, feats) if return_features else out
+        return DiscriminatorOutput(out, list(feats.values()))
 
 
 class Encoder(_BigGANDiscriminatorBody):
@@ -416,7 +417,7 @@ class Adaptor(nn.Module):
     ordered by decreasing size; at 128 px, ch 96: ``blocks.0`` 32: 192->384, ``blocks.1`` 16: 384->768,
     ``blocks.2`` 8: 768->1536, ``blocks.3`` 4: 1536->1536 (channels from :func:`injection_channels`).
     The official module also builds D's unused ``linear`` (SNLinear(16ch, 1)) and ``embed``
-    (SNEmbedding(n_classes, 16ch)); they are kept (``keep_unused_heads``) so that ``A1.pth`` loads
+    (SNEmbedding(num_classes, 16ch)); they are kept (``keep_unused_heads``) so that ``A1.pth`` loads
     strictly: 87,368,065 parameters at the defaults.
 
     ``init="default"`` (PyTorch's conv init) is what DeepI2I's BigGAN-initialised runs get: ``--resume``
@@ -430,7 +431,7 @@ class Adaptor(nn.Module):
         resolution: int = 128,
         ch: int = 96,
         g_ch: int | None = None,
-        n_classes: int = 1000,
+        num_classes: int = 1000,
         attention: str = "64",
         g_attention: str = "64",
         bottom_width: int = 4,
@@ -456,7 +457,7 @@ class Adaptor(nn.Module):
         if keep_unused_heads:
             last = discriminator_arch(ch, resolution, attention).out_channels[-1]
             self.linear = SNLinear(last, output_dim, sn=sn)
-            self.embed = SNEmbedding(n_classes, last, sn=sn)
+            self.embed = SNEmbedding(num_classes, last, sn=sn)
         init_biggan_weights(self, init)
 
     def forward(self, features: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:

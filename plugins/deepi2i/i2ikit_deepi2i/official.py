@@ -112,7 +112,7 @@ def infer_generator_config(sd: StateDict) -> dict[str, Any]:
         resolution = 4 * 2**n_blocks
         ch = int(sd[f"blocks.{n_blocks - 1}.0.conv1.weight"].shape[0])
         ch //= {32: 4, 64: 2}.get(resolution, 1)
-        n_classes, shared_dim = (int(s) for s in sd["shared.weight"].shape)
+        num_classes, shared_dim = (int(s) for s in sd["shared.weight"].shape)
         cond_dim = int(sd["blocks.0.0.bn1.gain.weight"].shape[1])
         chunk = cond_dim - shared_dim
         z_first = int(sd["linear.weight"].shape[1])
@@ -121,7 +121,7 @@ def infer_generator_config(sd: StateDict) -> dict[str, Any]:
         return {
             "resolution": resolution,
             "ch": ch,
-            "n_classes": n_classes,
+            "num_classes": num_classes,
             "shared_dim": shared_dim,
             "hier": hier,
             "dim_z": chunk * (n_blocks + 1) if hier else z_first,
@@ -138,8 +138,8 @@ def infer_discriminator_config(sd: StateDict) -> dict[str, Any]:
         resolution = {4: 32, 5: 64, 6: 128, 7: 256}[n_blocks]
         first = int(sd["blocks.0.0.conv1.weight"].shape[0])
         ch = first // 4 if resolution == 32 else first
-        n_classes = int(sd["embed.weight"].shape[0])
-        return {"resolution": resolution, "ch": ch, "n_classes": n_classes}
+        num_classes = int(sd["embed.weight"].shape[0])
+        return {"resolution": resolution, "ch": ch, "num_classes": num_classes}
     except (KeyError, IndexError, ValueError, AttributeError):
         return {}
 

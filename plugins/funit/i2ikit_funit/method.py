@@ -8,6 +8,7 @@ returns named losses whose ``"loss"`` entry is back-propagated once.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 from typing import Any, Mapping
@@ -20,9 +21,9 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import ConfigError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+from i2ikit.parts import PartSlot, check_discriminator_output
 
 from . import __version__
-from .networks import FewShotGen, GPPatchMcResDis
 
 __all__ = ["FUNIT", "init_weights", "INIT_TYPES"]
 
@@ -72,6 +73,15 @@ class FUNIT(Method):
     # FUNIT translates between classes: both streams must show at least two.
     min_classes = {"content": 2, "class": 2}
     translate_modes = ("class_images",)
+    parts = {
+        "generator": PartSlot("generator", "funit_generator", "content and class encoders, MLP, AdaIN decoder; built "
+                              "with the method's widths", requires=("encode_content", "encode_class", "decode"),
+                              supplies=("nf", "nf_mlp", "latent_dim", "n_mlp_blks", "n_res_blks", "n_downs_content",
+                                        "n_downs_class")),
+        "discriminator": PartSlot("discriminator", "funit_patch", "multi-task patch discriminator: class y's logits "
+                                  "and the features of feature matching", labels=True, supplies=("num_classes",)),
+        "gan_loss": PartSlot("gan_loss", "hinge", "adversarial loss of both steps (R1 is added on real images)"),
+    }
     constraints = {
         "nf": at_least_one,
         "n_res_blks": at_least_one,
@@ -80,8 +90,6 @@ class FUNIT(Method):
         "n_mlp_blks": Range(ge=2),  # the MLP has a first and a last layer
         "n_downs_content": non_negative,
         "n_downs_class": Range(ge=2),  # the class encoder's two doubling convs
-        "dis_nf": at_least_one,
-        "dis_n_res_blks": Range(ge=2),  # and even (checked when the discriminator is built)
         "num_classes": at_least_one,
         "gan_w": non_negative,
         "fm_w": non_negative,
@@ -104,8 +112,6 @@ class FUNIT(Method):
         n_mlp_blks: int = 3,
         n_downs_content: int = 3,
         n_downs_class: int = 4,
-        dis_nf: int = 64,
-        dis_n_res_blks: int = 10,
         num_classes: int = 119,
         gan_w: float = 1.0,
         fm_w: float = 1.0,
@@ -116,10 +122,9 @@ class FUNIT(Method):
         weight_decay: float = 1e-4,
         ema_decay: float = 0.999,
         init: str = "kaiming",
-        gan_loss: str = "hinge",
-        discriminator: str = "funit_patch",
-        discriminator_kwargs: Mapping[str, Any] | None = None,
-        inplace_quirks: bool = True,
+        generator: str | Mapping[str, Any] | None = None,
+        discriminator: str | Mapping[str, Any] | None = None,
+        gan_loss: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not 0.0 <= ema_decay <= 1.0:
@@ -132,23 +137,35 @@ class FUNIT(Method):
         self.lr_gen, self.lr_dis, self.weight_decay = float(lr_gen), float(lr_dis), float(weight_decay)
         self.ema_decay = float(ema_decay)
 
-        registry = i2ikit.get_registry()
-        self.adv_loss = registry.get("loss", gan_loss).obj()
-
-        self.gen = FewShotGen(nf=nf, nf_mlp=nf_mlp, latent_dim=latent_dim, n_mlp_blks=n_mlp_blks,
-                              n_res_blks=n_res_blks, n_downs_content=n_downs_content, n_downs_class=n_downs_class)
-        dis_cls = registry.get("discriminator", discriminator).obj
-        dis_kwargs: dict[str, Any] = {"num_classes": num_classes}
-        builtin_dis = isinstance(dis_cls, type) and issubclass(dis_cls, GPPatchMcResDis)
-        if builtin_dis:
-            dis_kwargs.update(nf=dis_nf, n_res_blks=dis_n_res_blks, inplace_quirks=inplace_quirks)
-        dis_kwargs.update(discriminator_kwargs or {})
-        self.dis = dis_cls(**dis_kwargs)
+        self.adv_loss = self.build_part("gan_loss", gan_loss)
+        self.gen = self.build_part("generator", generator, nf=nf, nf_mlp=nf_mlp, latent_dim=latent_dim,
+                                   n_mlp_blks=n_mlp_blks, n_res_blks=n_res_blks, n_downs_content=n_downs_content,
+                                   n_downs_class=n_downs_class)
+        self.dis = self.build_part("discriminator", discriminator, num_classes=num_classes)
 
         init_weights(self.gen, init)
-        if builtin_dis:  # a third-party discriminator keeps the initialisation its plugin gives it
-            init_weights(self.dis, init)
+        if "init" not in inspect.signature(type(self.dis).__init__).parameters:
+            init_weights(self.dis, init)  # a part that takes `init` initialises itself
         self.gen_ema = copy.deepcopy(self.gen).requires_grad_(False)
+        self._dis_output_checked = False
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Exports of i2ikit 0.1.0 name the discriminator's width and depth as ``dis_nf``/``dis_n_res_blks``
+        and its extra arguments as ``discriminator_kwargs``: today they are the ``discriminator`` spec."""
+        config = dict(config)
+        legacy = {k: config.pop(k) for k in ("dis_nf", "dis_n_res_blks", "discriminator_kwargs", "inplace_quirks")
+                  if k in config}
+        if legacy:
+            spec = config.get("discriminator") or "funit_patch"
+            spec = dict(spec) if isinstance(spec, Mapping) else {"name": spec}
+            if spec["name"] == "funit_patch":
+                for old, new in (("dis_nf", "nf"), ("dis_n_res_blks", "n_res_blks"), ("inplace_quirks", "inplace_quirks")):
+                    if legacy.get(old) is not None:
+                        spec.setdefault(new, legacy[old])
+            spec.update(legacy.get("discriminator_kwargs") or {})
+            config["discriminator"] = spec
+        return config
 
     # ---- what the trainer needs ---------------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -183,7 +200,11 @@ class FUNIT(Method):
         xa, _la = batch["content"]
         xb, lb = batch["class"]
         xb_real = xb.detach().requires_grad_(True)  # a copy, so the batch tensor itself is not changed
-        resp_real, _ = dis(xb_real, lb)
+        out = dis(xb_real, lb)
+        if not self._dis_output_checked:  # once: a part that breaks the contract is named, not misused
+            check_discriminator_output(out, self.config["discriminator"]["name"], xb_real.shape[0])
+            self._dis_output_checked = True
+        resp_real = out[0]
         d_real = self.adv_loss.d_real(resp_real)
         r1 = r1_penalty(resp_real, xb_real)
         with torch.no_grad():
@@ -212,7 +233,9 @@ class FUNIT(Method):
             _, feat_a = dis(xa, la)
         g_adv = 0.5 * (self.adv_loss.g(resp_t) + self.adv_loss.g(resp_r))
         g_rec = _l1(xr, xa)
-        g_fm = _l1(_feature_mean(feat_r), _feature_mean(feat_a)) + _l1(_feature_mean(feat_t), _feature_mean(feat_b))
+        # the deepest features the discriminator exposes (for FUNIT's own: what its class head reads)
+        g_fm = (_l1(_feature_mean(feat_r[-1]), _feature_mean(feat_a[-1]))
+                + _l1(_feature_mean(feat_t[-1]), _feature_mean(feat_b[-1])))
         loss = self.gan_w * g_adv + self.r_w * g_rec + self.fm_w * g_fm
         with torch.no_grad():
             acc = 0.5 * ((resp_t >= 0).float().mean() + (resp_r >= 0).float().mean())

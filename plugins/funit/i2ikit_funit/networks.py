@@ -8,7 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from i2ikit.constraints import Range, at_least_one
 from i2ikit.errors import ConfigError
+from i2ikit.parts import DiscriminatorOutput
 from i2ikit.nn import (
     ActFirstResBlock,
     Conv2dBlock,
@@ -165,8 +167,9 @@ class FewShotGen(nn.Module):
 class GPPatchMcResDis(nn.Module):
     """Multi-task (one output channel per class) patch discriminator made of pre-activation residual blocks.
 
-    ``forward(x, y)`` returns ``(logits, feat)``: the ``B x H x W`` patch logits of each sample's own
-    class channel ``y``, and the ``B x C x H x W`` features used for feature matching.
+    ``forward(x, y=None)`` returns :class:`~i2ikit.parts.DiscriminatorOutput` ``(logits, [feat])``: the
+    ``B x H x W`` patch logits of each sample's own class channel ``y`` (channel 0 when ``y`` is None,
+    which needs ``num_classes=1``), and the ``B x C x H x W`` features FUNIT's feature matching uses.
 
     ``inplace_quirks=True`` (default) reproduces what the official code computes because of its
     in-place LeakyReLUs: identity residual blocks return ``lrelu(x) + F(x)``, and the returned
@@ -175,11 +178,14 @@ class GPPatchMcResDis(nn.Module):
     semantics (``x + F(x)``, ``feat = cnn_f(x)``).
     """
 
-    def __init__(self, num_classes: int, nf: int = 64, n_res_blks: int = 10, inplace_quirks: bool = True) -> None:
+    labels = "optional"  # one output channel per class; a method without labels gets one class
+    constraints = {"num_classes": at_least_one, "nf": at_least_one, "n_res_blks": Range(ge=2)}
+
+    def __init__(self, num_classes: int = 1, nf: int = 64, n_res_blks: int = 10, inplace_quirks: bool = True) -> None:
         super().__init__()
         if n_res_blks < 2 or n_res_blks % 2:
-            raise ConfigError(f"GPPatchMcResDis needs an even number of residual blocks >= 2 (FUNIT's dis_n_res_blks, "
-                              f"or n_res_blks in discriminator_kwargs), got {n_res_blks}")
+            raise ConfigError(f"discriminator 'funit_patch' needs an even number of residual blocks >= 2 "
+                              f"(n_res_blks), got {n_res_blks}")
         self.num_classes = num_classes
         self.inplace_quirks = inplace_quirks
 
@@ -199,7 +205,11 @@ class GPPatchMcResDis(nn.Module):
         )
         self.feature_dim = nf_out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:
+        if y is None:
+            if self.num_classes != 1:
+                raise ValueError(f"GPPatchMcResDis with {self.num_classes} classes needs labels y")
+            y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         feat = self.cnn_f(x)
         head = self.cnn_c[0]
         if self.inplace_quirks:
@@ -208,4 +218,4 @@ class GPPatchMcResDis(nn.Module):
         else:
             out = self.cnn_c(feat)
         index = torch.arange(out.shape[0], device=out.device)
-        return out[index, y.to(device=out.device, dtype=torch.long)], feat
+        return DiscriminatorOutput(out[index, y.to(device=out.device, dtype=torch.long)], [feat])

@@ -54,14 +54,14 @@ def infer_gen_config(sd: StateDict) -> dict[str, int]:
     return cfg
 
 
-def infer_dis_config(sd: StateDict) -> dict[str, int]:
-    """Discriminator hyper-parameters (num_classes, dis_nf, dis_n_res_blks); ``{}`` if unusual."""
+def infer_dis_config(sd: StateDict) -> dict[str, Any]:
+    """``num_classes`` and the ``discriminator`` spec (``funit_patch`` with nf, n_res_blks); ``{}`` if unusual."""
     try:
         blocks = {k.split(".")[1] for k in sd if k.startswith("cnn_f.") and ".conv_0." in k}
         return {
             "num_classes": int(sd["cnn_c.0.conv.weight"].shape[0]),
-            "dis_nf": int(sd["cnn_f.0.conv.weight"].shape[0]),
-            "dis_n_res_blks": len(blocks),
+            "discriminator": {"name": "funit_patch", "nf": int(sd["cnn_f.0.conv.weight"].shape[0]),
+                              "n_res_blks": len(blocks)},
         }
     except (KeyError, IndexError, AttributeError):
         return {}
@@ -141,8 +141,8 @@ def load_official(cls: type[FUNIT], path: str | os.PathLike, *, dis_checkpoint: 
     model.gen.load_state_dict(gen_sd if gen_sd is not None else gen_test_sd, strict=True)
     model.gen_ema.load_state_dict(gen_test_sd, strict=True)
     if dis_sd is not None:
-        dhint = (f" Expected a discriminator with num_classes={model.config['num_classes']}, "
-                 f"dis_nf={model.config['dis_nf']}, dis_n_res_blks={model.config['dis_n_res_blks']}.")
+        dhint = (f" Expected a discriminator with num_classes={model.config['num_classes']} and "
+                 f"discriminator={model.config['discriminator']}.")
         check_state_dict(model.dis.state_dict(), dis_sd, source=str(dis_checkpoint), what="'dis'", hint=dhint)
         model.dis.load_state_dict(dis_sd, strict=True)
     return model

@@ -42,11 +42,12 @@ from torch import nn
 
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import ConfigError, MissingFileError
-from i2ikit.losses import NonSaturatingLoss, r1_penalty
+from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
+from i2ikit.parts import PartSlot, probe_discriminator
 
 from . import __version__
-from .networks import ContentEncoder, Discriminator, Generator, Sampler, translate as _translate
+from .networks import Generator, Sampler, translate as _translate
 from .official import (
     infer_content_encoder_config,
     infer_generator_config,
@@ -65,7 +66,6 @@ __all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "r
 # Training sizes the recipe validator accepts (the networks take any power of two >= 64).
 IMG_SIZES = (64, 128, 256, 512, 1024)
 
-_GAN = NonSaturatingLoss()  # BCE-with-logits: d_real = BCE(x, 1), d_fake = BCE(x, 0), g = BCE(x, 1)
 
 
 def _id_loss(weights: str) -> nn.Module:
@@ -137,7 +137,10 @@ class GPUNIT(Method):
     - ``content_encoder``: path to the Stage-I ``content_encoder.pt`` (read at construction only,
       ``init_only``). ``None`` keeps a random (Kaiming) encoder: for smoke runs only, a warning says so.
     - ``img_size`` (256): training size; sets D's depth and the encoder's input resize. ``nef``/``ngf``
-      (64): encoder / generator width (must be equal for the skips). ``dis_nf`` (64): D width.
+      (64): encoder / generator width (must be equal for the skips).
+    - ``discriminator`` (``gpunit_discriminator``, width ``nf`` 64; any registered discriminator that
+      works without labels, e.g. ``{name: funit_patch, nf: 32}``) and ``gan_loss`` (``nonsaturating``):
+      the parts. ``style_layer`` indexes the discriminator's ``features`` (1-based).
       ``style_dim`` (256), ``style_nef`` (64): the generator's style encoder; ``noise_dim`` (128): sampler input.
     - ``style_layer`` (4; 5 for faces), ``use_allskip`` (False), ``flip_style`` (True; official flag
       ``--not_flip_style`` = False).
@@ -171,16 +174,24 @@ class GPUNIT(Method):
     # Each stream is one domain: a single class per stream is the normal case.
     min_classes = {"source": 1, "target": 1}
     translate_modes = ("style", "num_styles")
+    parts = {
+        "encoder": PartSlot("encoder", "gpunit_content_encoder", "the frozen Stage-I content encoder (its file: "
+                            "content_encoder)", supplies=("nef", "input_size", "init")),
+        "generator": PartSlot("generator", "gpunit_generator", "dynamic-skip AdaIN generator with its style encoder",
+                              supplies=("ngf", "style_dim", "style_nef", "init")),
+        "discriminator": PartSlot("discriminator", "gpunit_discriminator", "real/fake on the target domain; its "
+                                  "features[style_layer - 1] give the style loss", supplies=("img_size",)),
+        "gan_loss": PartSlot("gan_loss", "nonsaturating", "adversarial loss of both steps (R1 is added on real images)"),
+    }
     constraints = {
         # A power of two >= 64 (the content code is img_size/32 square); checked exactly when built.
         "img_size": OneOf(IMG_SIZES),
         "nef": at_least_one,
         "ngf": at_least_one,
-        "dis_nf": at_least_one,
         "style_dim": at_least_one,
         "style_nef": at_least_one,
         "noise_dim": at_least_one,
-        "style_layer": Range(ge=1, le=10),
+        "style_layer": at_least_one,  # at most the discriminator's number of features (checked when built)
         "lambda_id": non_negative,
         "lambda_adv": non_negative,
         "lambda_content": non_negative,
@@ -204,7 +215,6 @@ class GPUNIT(Method):
         img_size: int = 256,
         nef: int = 64,
         ngf: int = 64,
-        dis_nf: int = 64,
         style_dim: int = 256,
         style_nef: int = 64,
         noise_dim: int = 128,
@@ -231,6 +241,10 @@ class GPUNIT(Method):
         fit_sampler: bool = True,
         sampler_epochs: int | None = None,
         mitigate_style_bias: bool = False,
+        encoder: str | Mapping[str, Any] | None = None,
+        generator: str | Mapping[str, Any] | None = None,
+        discriminator: str | Mapping[str, Any] | None = None,
+        gan_loss: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if nef != ngf:
@@ -265,13 +279,13 @@ class GPUNIT(Method):
         self.sampler_epochs = None if sampler_epochs is None else int(sampler_epochs)
         self.mitigate_style_bias = bool(mitigate_style_bias)
         self.sampler_fit_info: dict[str, Any] | None = None
-        if not 1 <= self.style_layer <= 10:
-            raise ConfigError(f"method 'gpunit': style_layer must be a discriminator layer index 1..10, got {style_layer}")
 
         # Children in export order. E: frozen; official training builds it then loads the file.
-        self.content_encoder = ContentEncoder(nef, input_size=img_size, init="kaiming")
-        self.G = Generator(ngf, style_dim=style_dim, style_nef=style_nef, init="kaiming")
-        self.D = Discriminator(dis_nf, img_size=img_size, init="kaiming")
+        self.content_encoder = self.build_part("encoder", encoder, nef=nef, input_size=img_size, init="kaiming")
+        self.G = self.build_part("generator", generator, ngf=ngf, style_dim=style_dim, style_nef=style_nef, init="kaiming")
+        self.D = self.build_part("discriminator", discriminator, img_size=img_size)
+        self._check_style_layer()
+        self.adv_loss = self.build_part("gan_loss", gan_loss)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.sampler = Sampler(noise_dim, style_dim)
         if content_encoder is not None:
@@ -291,6 +305,26 @@ class GPUNIT(Method):
                              "(the official loss is L1 + VGG)")
         self._idloss = LazyLoss(functools.partial(_id_loss, id_weights) if use_idloss else None)
         self._warned: set[str] = set()
+
+    def _check_style_layer(self) -> None:
+        """``style_layer`` must name one of the discriminator's features: count them on the official part
+        from its layers, on any other part by running it once (eval mode, no gradients: nothing changes)."""
+        if self.config["discriminator"]["name"] == type(self).parts["discriminator"].default:
+            count = len(self.D.model)
+        else:
+            count = len(probe_discriminator(self.D, self.config["discriminator"]["name"], self.img_size, labels=False).features)
+        if not 1 <= self.style_layer <= count:
+            raise ConfigError(f"method 'gpunit': style_layer={self.style_layer}, but discriminator "
+                              f"{self.config['discriminator']['name']!r} exposes {count} feature(s) at {self.img_size} px; "
+                              f"set style_layer to 1..{count}")
+
+    @classmethod
+    def upgrade_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Exports of i2ikit 0.1.0 give the discriminator's width as ``dis_nf``: today the ``discriminator`` spec."""
+        config = dict(config)
+        if "dis_nf" in config:
+            config["discriminator"] = {"name": "gpunit_discriminator", "nf": config.pop("dis_nf")}
+        return config
 
     @classmethod
     def check_inputs(cls, kwargs: Mapping[str, Any]) -> None:
@@ -389,9 +423,12 @@ class GPUNIT(Method):
         x, y, y_, cfeat_x, cfeat_y = self._prepare(batch)
         self._pending[id(batch)] = (y, y_, cfeat_x)
         yhat, masks, ybar = nets["G"](cfeat_x, cfeat_y, y_, self.use_allskip)
-        logits, sfeats = nets["D"](torch.cat([yhat, y]), self.style_layer)
+        logits, features = nets["D"](torch.cat([yhat, y]))
+        sfeats = features[self.style_layer - 1]  # B x C x 1 x 1 for the official part (spatial means)
+        if sfeats.shape[2:] != (1, 1):  # another part's feature maps: their spatial means, as the official style loss
+            sfeats = sfeats.mean(dim=(2, 3), keepdim=True)
         n = yhat.shape[0]
-        l_adv = _GAN.g(logits[:n]) * self.lambda_adv
+        l_adv = self.adv_loss.g(logits[:n]) * self.lambda_adv
         l_con = F.l1_loss(self.content_encoder(yhat), cfeat_x[0]) * self.lambda_content
         l_sty = F.l1_loss(sfeats[:n], sfeats[n:].detach()) * self.lambda_style
         l_msk = torch.stack([m.mean() for m in masks]).sum() * self.lambda_mask if masks else yhat.new_zeros(())
@@ -422,7 +459,7 @@ class GPUNIT(Method):
         logits, _ = nets["D"](torch.cat([yhat, y]))
         n = yhat.shape[0]
         fake, real = logits[:n], logits[n:]
-        l_adv = _GAN.d_real(real) + _GAN.d_fake(fake)
+        l_adv = self.adv_loss.d_real(real) + self.adv_loss.d_fake(fake)
         # StarGAN-v2 r1_reg: 0.5 * mean_i ||d sum_j D(y_j) / d y_i||^2 = 0.5 * B^2 * i2ikit's r1_penalty (one logit per image)
         l_r1 = 0.5 * real.shape[0] ** 2 * r1_penalty(real, y) * self.lambda_r1
         return {"loss": l_adv + l_r1, "d_adv": l_adv.detach(), "r1": l_r1.detach()}

@@ -19,7 +19,7 @@ The Stage-II generator consumes the list ``[c6, c5, c4, c3, c2, c1]`` that ``Con
 get_feature=True)`` returns: c6 (1 x 8 x 8, the coarse content code) is its only bottom input, c4 and c3
 feed the two dynamic skip connections (16^2 and 32^2); c5, c2 and c1 are unused, as officially.
 
-Everything is device-agnostic (no ``.cuda()``); only torch and ``i2ikit.nn`` are imported.
+Everything is device-agnostic (no ``.cuda()``); only torch and the i2ikit core are imported.
 """
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from i2ikit.constraints import Range, at_least_one
+from i2ikit.errors import ConfigError
 from i2ikit.nn import Conv2dBlock
 from i2ikit.nn.layers import StyleAdaIN2d, grad_reverse, init_weights
+from i2ikit.parts import DiscriminatorOutput
 
 __all__ = [
     "GPConvBlock",
@@ -569,14 +572,21 @@ class Discriminator(nn.Module):
     ->512; 256^2 -> 4^2), [7] LeakyReLU, [8] conv4x4 valid, [9] LeakyReLU. ``linear``: conv1x1 C->1.
     ``img_size`` sets the number of blocks (log2(size) - 2), so smaller test sizes still end at 4^2.
 
-    ``forward(x, layer=None) -> (logits (B,), style_feat)``: ``style_feat`` is the spatial mean of
-    ``model[0:layer](x)`` (B x C), or a list of such means for a list of increasing layer indices;
-    ``layer=None`` means ``len(model)`` (the official default 10), i.e. the final 1x1 feature.
-    GP-UNIT's style loss uses ``layer=4`` (32^2 feature) or 5 (16^2, for faces).
+    ``forward(x, y=None)`` returns :class:`~i2ikit.parts.DiscriminatorOutput` ``(logits (B,), features)``;
+    ``features[i]`` is the spatial mean of the output of ``model[0:i+1]`` (B x C x 1 x 1), i.e. the
+    official ``forward(x, layer)`` style feature is ``features[layer - 1]`` (GP-UNIT's style loss: layer
+    4, the 32^2 feature, or 5 for faces). The means are taken as the official code takes them, right after
+    each layer, so gradients sum in the same order. ``y`` is ignored: the discriminator is unconditional.
     """
 
-    def __init__(self, dim_in: int = 64, max_conv_dim: int = 512, *, img_size: int = 256, init: str = "kaiming") -> None:
+    labels = "unused"
+    constraints = {"nf": at_least_one, "max_conv_dim": at_least_one, "img_size": Range(ge=8)}
+
+    def __init__(self, nf: int = 64, max_conv_dim: int = 512, *, img_size: int = 256, init: str = "kaiming") -> None:
         super().__init__()
+        if img_size & (img_size - 1):
+            raise ConfigError(f"discriminator 'gpunit_discriminator': img_size must be a power of two, got {img_size}")
+        dim_in = nf
         blocks: list[nn.Module] = [spectral_norm(nn.Conv2d(3, dim_in, 3, 1, 1))]
         repeat = int(math.log2(img_size)) - 2
         dim_out = dim_in
@@ -590,19 +600,12 @@ class Discriminator(nn.Module):
         if init != "default":
             init_weights(self, init)
 
-    def forward(self, x: torch.Tensor, layer: int | Sequence[int] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor | list[torch.Tensor]]:
-        n = len(self.model)
-        cuts = [n if layer is None else layer] if not isinstance(layer, (list, tuple)) else list(layer)
-        feats: list[torch.Tensor] = []
-        start = 0
-        for cut in cuts:
-            x = self.model[start:cut](x)
-            feats.append(x.mean(dim=(2, 3)))
-            start = cut
-        x = self.model[start:n](x)
-        out = self.linear(x).reshape(-1)
-        return out, (feats if isinstance(layer, (list, tuple)) else feats[0])
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:
+        features: list[torch.Tensor] = []
+        for module in self.model:
+            x = module(x)
+            features.append(x.mean(dim=(2, 3), keepdim=True))
+        return DiscriminatorOutput(self.linear(x).reshape(-1), features)
 
 
 class Sampler(nn.Module):

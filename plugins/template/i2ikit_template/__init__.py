@@ -1,8 +1,9 @@
 """Template i2ikit plugin: copy this folder to start your own.
 
-It adds two real parts that FUNIT recipes can use at once:
+It adds two real parts that any method's recipe can use at once (``i2ikit parts`` lists them):
 
-    method: {name: funit, gan_loss: lsgan, discriminator: patchgan, discriminator_kwargs: {nf: 64}}
+    method: {name: funit, gan_loss: lsgan, discriminator: {name: patchgan, nf: 64}}
+    method: {name: gpunit, gan_loss: lsgan, discriminator: {name: patchgan, n_layers: 3}, style_layer: 1}
 
 A whole method would subclass ``i2ikit.Method`` (see ``plugins/funit/i2ikit_funit/method.py``) and be
 registered with ``register("method", "mymethod", MyMethod)``. Next to its defaults it declares what its
@@ -30,8 +31,10 @@ import torch
 from torch import nn
 
 import i2ikit
+from i2ikit.constraints import at_least_one
 from i2ikit.errors import ConfigError
 from i2ikit.losses import GANLoss
+from i2ikit.parts import DiscriminatorOutput
 
 __version__ = "0.1.0"
 
@@ -50,19 +53,23 @@ class LSGANLoss(GANLoss):
 
 
 class PatchGANDiscriminator(nn.Module):
-    """A pix2pix-style PatchGAN with one output channel per class (FUNIT's multi-task interface).
+    """A pix2pix-style PatchGAN with one output channel per class (a multi-task head, as FUNIT's).
 
-    ``forward(x, y)`` returns the label-``y`` logit map and the last feature map, which FUNIT uses for
-    feature matching.
+    ``forward(x, y=None)`` returns :class:`i2ikit.parts.DiscriminatorOutput`: the label-``y`` logit map
+    (channel 0 without labels, for a method that has none) and, as features, the last feature map, which
+    feature matching uses.
     """
 
-    def __init__(self, num_classes: int, nf: int = 64, n_layers: int = 3) -> None:
+    labels = "optional"  # the contract of i2ikit.parts: y picks a class channel; without y, one class
+    # Checked by the recipe validator and i2ikit.build before anything is built, naming the key.
+    constraints = {"num_classes": at_least_one, "nf": at_least_one, "n_layers": at_least_one}
+
+    def __init__(self, num_classes: int = 1, nf: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        # discriminator_kwargs come straight from the recipe: name the key when a value cannot work.
+        # A direct call (not through a recipe) still gets a message naming the key.
         for key, value, low in (("num_classes", num_classes, 1), ("nf", nf, 1), ("n_layers", n_layers, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"discriminator 'patchgan': {key} must be an integer >= {low}, got {value!r} "
-                                  "(method.discriminator_kwargs)")
+                raise ConfigError(f"discriminator 'patchgan': {key} must be an integer >= {low}, got {value!r}")
         layers: list[nn.Module] = [nn.Conv2d(3, nf, 4, 2, 1), nn.LeakyReLU(0.2)]
         ch = nf
         for i in range(1, n_layers):
@@ -72,13 +79,15 @@ class PatchGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(ch, num_classes, 3, 1, 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:
         feat = self.features(x)
         logits = self.head(feat)
-        return logits[torch.arange(x.shape[0], device=x.device), y], feat
+        if y is None:
+            y = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        return DiscriminatorOutput(logits[torch.arange(x.shape[0], device=x.device), y], [feat])
 
 
 @i2ikit.hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
-    register("loss", "lsgan", LSGANLoss)
+    register("gan_loss", "lsgan", LSGANLoss)
     register("discriminator", "patchgan", PatchGANDiscriminator)
