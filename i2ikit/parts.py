@@ -251,21 +251,18 @@ def check_discriminator_output(out: Any, name: str, batch: int) -> Discriminator
 def probe_discriminator(dis: nn.Module, name: str, image_size: int, *, labels: bool) -> DiscriminatorOutput:
     """Run a discriminator once on two blank images, without gradients and in eval mode (so no
     spectral-norm vector or batch statistic changes), to check its output before training starts."""
-    was_training = dis.training
-    dis.eval()
-    try:
-        device = next((p.device for p in dis.parameters()), torch.device("cpu"))
-        x = torch.zeros(2, 3, image_size, image_size, device=device)
-        y = torch.zeros(2, dtype=torch.long, device=device) if labels else None
-        with torch.no_grad():
-            try:
-                out = dis(x, y)
-            except (RuntimeError, ValueError, IndexError) as exc:
-                raise ConfigError(f"discriminator {name!r} fails on {image_size}x{image_size} images ({exc}); check "
-                                  "its size arguments (e.g. img_size, n_layers) against the images") from None
-        return check_discriminator_output(out, name, 2)
-    finally:
-        dis.train(was_training)
+    from .nn.modes import eval_mode
+
+    device = next((p.device for p in dis.parameters()), torch.device("cpu"))
+    x = torch.zeros(2, 3, image_size, image_size, device=device)
+    y = torch.zeros(2, dtype=torch.long, device=device) if labels else None
+    with eval_mode(dis), torch.no_grad():
+        try:
+            out = dis(x, y)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise ConfigError(f"discriminator {name!r} fails on {image_size}x{image_size} images ({exc}); check "
+                              "its size arguments (e.g. img_size, n_layers) against the images") from None
+    return check_discriminator_output(out, name, 2)
 
 
 LabelMode = Literal["required", "optional", "unused"]

@@ -16,7 +16,7 @@ from torch import nn
 
 import i2ikit_deepi2i
 
-from i2ikit.nn import ConditionalBatchNorm2d, DBlock, GBlock, SelfAttention, SNConv2d, SNLinear, SNSettings
+from i2ikit_deepi2i.layers import ConditionalBatchNorm2d, DBlock, GBlock, SelfAttention, SNConv2d, SNLinear, SNSettings
 from i2ikit_deepi2i import (
     Adaptor,
     Encoder,

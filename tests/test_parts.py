@@ -308,3 +308,20 @@ def test_parts_command_lists_kind_keywords_defaults_and_plugin() -> None:
     assert missing.returncode == 1 and "kinds: encoder, generator, discriminator, gan_loss" in missing.stderr
     typo = run_cli(["-m", "i2ikit.cli", "parts", "--kind", "discriminatr"])
     assert typo.returncode == 2 and "invalid choice" in typo.stderr and "Traceback" not in typo.stderr
+
+
+def test_eval_mode_restores_each_submodule_and_train_mode_switches_on() -> None:
+    from i2ikit.nn import eval_mode, train_mode
+
+    net = nn.Sequential(nn.BatchNorm2d(2), nn.Dropout())
+    net[1].eval()  # a part kept in eval inside a training network
+    with eval_mode(net):
+        assert not any(m.training for m in net.modules())
+    assert net.training and net[0].training and not net[1].training
+    net.eval()
+    with train_mode(net):
+        assert all(m.training for m in net.modules())
+    assert not any(m.training for m in net.modules())
+    with pytest.raises(RuntimeError), eval_mode(net):
+        raise RuntimeError("restored on errors too")
+    assert not net.training

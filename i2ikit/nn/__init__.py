@@ -1,6 +1,7 @@
 """Generic network layers shared by the method plugins (imports torch only)."""
 from __future__ import annotations
 
+from .modes import eval_mode, train_mode
 from .blocks import (
     ActFirstResBlock,
     AdaptiveInstanceNorm2d,
@@ -15,6 +16,8 @@ from .blocks import (
 )
 
 __all__ = [
+    "eval_mode",
+    "train_mode",
     "ActFirstResBlock",
     "AdaptiveInstanceNorm2d",
     "Conv2dBlock",
@@ -25,37 +28,6 @@ __all__ = [
     "clear_adain_params",
     "make_activation",
     "num_adain_params",
-]
-
-# BigGAN layers (BigGAN-PyTorch key layout), used by DeepI2I and available to other plugins.
-from .biggan_layers import (  # noqa: E402
-    ConditionalBatchNorm2d,
-    DBlock,
-    GBlock,
-    SelfAttention,
-    SNConv2d,
-    SNEmbedding,
-    SNLinear,
-    SNSettings,
-    SpectralNormMixin,
-    StoredBatchNorm2d,
-    init_biggan_weights,
-    sn_power_iteration,
-)
-
-__all__ += [
-    "ConditionalBatchNorm2d",
-    "DBlock",
-    "GBlock",
-    "SelfAttention",
-    "SNConv2d",
-    "SNEmbedding",
-    "SNLinear",
-    "SNSettings",
-    "SpectralNormMixin",
-    "StoredBatchNorm2d",
-    "init_biggan_weights",
-    "sn_power_iteration",
 ]
 
 # Generic helpers first used by GP-UNIT (style-driven AdaIN, gradient reversal, SPADE-style init,

@@ -28,6 +28,7 @@ from ..data import DataSourceError, EvalTransform, TrainTransform, make_stream_l
 from ..data.sampling import DataReporter, load_item_noted
 from ..errors import ConfigError, MissingFileError, TrainingDiverged, UserError, with_context
 from ..method import ExportData, Method
+from ..nn.modes import eval_mode
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
@@ -366,14 +367,10 @@ class Trainer:
         settings = EvalSettings(protocol=spec.protocol, ks=spec.k, metrics=spec.metrics, num_content=spec.num_content,
                                 styles_per_input=spec.styles_per_input, diversity_samples=spec.diversity_samples,
                                 max_real_per_class=spec.max_real_per_class, seed=spec.seed)
-        was_training = self.method.training
-        self.method.eval()
-        try:
+        with eval_mode(self.method):
             results = evaluate(self.method, content=content, targets=targets, settings=settings, metric_options=spec.metric_options,
                                image_size=self.recipe.data.crop, new_size=self.recipe.data.new_size,
                                device=self.accelerator.device, progress=False)
-        finally:
-            self.method.train(was_training)
         step = self.step
         self.accelerator.log({f"eval/{k}/{m}": v for k, row in results.items() for m, v in row.items()}, step=step)
         out = self.run_dir / "eval"

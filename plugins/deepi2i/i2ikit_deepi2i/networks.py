@@ -27,7 +27,7 @@ from torch import nn
 
 from i2ikit.errors import ConfigError
 from i2ikit.parts import DiscriminatorOutput
-from i2ikit.nn.biggan_layers import (
+from .layers import (
     DBlock,
     GBlock,
     SelfAttention,

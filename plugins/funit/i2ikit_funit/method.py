@@ -21,6 +21,7 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import ConfigError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+from i2ikit.nn import eval_mode
 from i2ikit.parts import PartSlot, check_discriminator_output
 
 from . import __version__
@@ -253,9 +254,7 @@ class FUNIT(Method):
         g = self.gen_ema
         device = next(g.parameters()).device
         content, class_images = content.to(device), class_images.to(device)
-        was_training = g.training
-        g.eval()
-        try:
+        with eval_mode(g):
             codes = g.encode_class(class_images)
             if k is None:
                 code = codes.mean(dim=0, keepdim=True)
@@ -265,19 +264,13 @@ class FUNIT(Method):
                     raise ValueError(f"translate: k={k} needs {b}*{k}={b * k} class images, got {codes.shape[0]}")
                 code = codes.view(b, k, *codes.shape[1:]).mean(dim=1)
             return g.decode(g.encode_content(content), code)
-        finally:
-            g.train(was_training)
 
     @torch.no_grad()
     def sample_columns(self, batch: Batch) -> list[tuple[str, torch.Tensor]]:
         xa, xb = batch["content"][0], batch["class"][0]
         g = self.gen_ema
-        was_training = g.training
-        g.eval()
-        try:
+        with eval_mode(g):
             xt, xr = g(xa, xb, reconstruct=True)
-        finally:
-            g.train(was_training)
         return [("content", xa), ("class", xb), ("translation", xt), ("reconstruction", xr)]
 
     # ---- official checkpoints -----------------------------------------------------------------

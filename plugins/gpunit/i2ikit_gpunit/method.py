@@ -44,6 +44,7 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import ConfigError, MissingFileError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
+from i2ikit.nn import eval_mode
 from i2ikit.parts import PartSlot, probe_discriminator
 
 from . import __version__
@@ -477,14 +478,10 @@ class GPUNIT(Method):
         if not self.fit_sampler:
             return
         encoder = self.G_ema.style_encoder
-        was_training = encoder.training
-        encoder.eval()  # no normalisation or dropout inside: the mode changes nothing, as officially (eval)
-        try:
+        with eval_mode(encoder):  # no normalisation or dropout inside: the mode changes nothing, as officially (eval)
             batches = ((images if self.domains_from_streams else images[self.domain_of(labels) == 1],)
                        for images, labels in data.one_pass("target"))
             codes = collect_style_codes(encoder, batches, allow_empty=True)
-        finally:
-            encoder.train(was_training)
         if codes.shape[0] == 0 and self.domains_from_streams:
             raise ConfigError("GP-UNIT: stream 'target' holds no image to fit the latent sampler on; check "
                               "data.streams.target (or set method.fit_sampler: false)")

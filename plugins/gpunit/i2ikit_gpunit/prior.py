@@ -35,6 +35,7 @@ from torch import nn
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.method import Batch, Losses, Method, TrainStep, load_state_dict_checked, read_safetensors
+from i2ikit.nn import eval_mode
 
 from . import __version__
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
@@ -251,17 +252,13 @@ class GPUNITPrior(Method):
         p, pl = batch["paired"]
         img_a, mask_a, img_b, _ = split_item(p, paired=True)
         ae = self.autoencoder
-        was = ae.training
-        ae.eval()
-        try:
+        with eval_mode(ae):
             # the clean codes, without encode()'s flip draw and noise: a sample grid must not consume the
             # training RNG
             content_a, content_b, style_a = ae.contentE(img_a), ae.contentE(img_b), ae.styleE(img_a)
             label_a = ae.embed(pl[:, 0].long())
             rec, mask_pred = ae.decode(style_a, label_a, content_a)
             _, mask_swap = ae.decode(style_a, label_a, content_b)
-        finally:
-            ae.train(was)
         size = img_a.shape[-2:]
         up = lambda m: F.interpolate(m, size=size, mode="nearest").clamp(-1, 1)  # noqa: E731
         cols = [("image A", img_a), ("image B", img_b), ("reconstruction A", rec.clamp(-1, 1))]

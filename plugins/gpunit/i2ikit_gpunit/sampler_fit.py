@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2ikit.nn import train_mode
+
 from .networks import Sampler
 
 __all__ = ["collect_style_codes", "fit_sampler", "mitigate_style_bias", "nearest_indices"]
@@ -127,7 +129,6 @@ def fit_sampler(
     chunks = int(noise_factor) * batches
 
     requires_grad = [p.requires_grad for p in params]
-    was_training = sampler.training
     losses: list[float] = []
     bar = None
     if progress:
@@ -135,9 +136,8 @@ def fit_sampler(
 
         bar = tqdm(total=int(epochs), desc="GP-UNIT sampler", dynamic_ncols=True)
     try:
-        sampler.train()
         sampler.requires_grad_(True)
-        with torch.enable_grad():
+        with train_mode(sampler), torch.enable_grad():
             for epoch in range(int(epochs)):
                 perm = torch.randperm(n, generator=generator,
                                       device=generator.device if generator is not None else "cpu").to(device)
@@ -165,7 +165,6 @@ def fit_sampler(
         for p, flag in zip(params, requires_grad):
             p.requires_grad_(flag)
             p.grad = None
-        sampler.train(was_training)
     return losses
 
 
