@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .modes import eval_mode, train_mode
+from .views import NetworkView
 from .blocks import (
     ActFirstResBlock,
     AdaptiveInstanceNorm2d,
@@ -16,6 +17,7 @@ from .blocks import (
 )
 
 __all__ = [
+    "NetworkView",
     "eval_mode",
     "train_mode",
     "ActFirstResBlock",

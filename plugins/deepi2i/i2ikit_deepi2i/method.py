@@ -24,7 +24,7 @@ G_D``, ``losses.py``) with the ``scripts/DeepI2I.sh`` settings:
 
 The trainer does the backward passes (dividing by the accumulation count, as the official code divides
 by ``num_D_accumulations``), optimiser steps and DDP wrapping. Networks that DDP wraps are *views*
-(:class:`NetworkView`): modules that register only the parts of a network that receive gradients, so
+(:class:`i2ikit.nn.NetworkView`): modules that register only the parts of a network that receive gradients, so
 the adaptor's and encoder's unused ``linear``/``embed`` heads stay outside DDP and
 ``find_unused_parameters=False`` works.
 """
@@ -44,6 +44,7 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.parts import PartSlot
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep, load_checkpoint_file
+from i2ikit.nn import NetworkView
 
 from . import __version__
 from .networks import (
@@ -65,7 +66,6 @@ from .official import (
 
 __all__ = [
     "DeepI2I",
-    "NetworkView",
     "feature_reconstruction_loss",
     "DEFAULT_FEATURE_LOSS_WEIGHTS",
     "SCRATCH_INJECTION_WEIGHTS",
@@ -94,36 +94,10 @@ def _int_keys(weights: Mapping[Any, Any], what: str) -> dict[int, float]:
         raise ConfigError(f"method 'deepi2i': {what} must map spatial sizes (4, 8, 16, 32) to numbers, got {weights!r}") from None
 
 
-class NetworkView(nn.Module):
-    """A module that shares some children of ``owner`` under the same names and forwards to it.
-
-    Its parameters, buffers and state-dict keys are the owner's, restricted to ``children``; it owns
-    nothing itself and is not a child of the method (so weights are never saved twice). DeepI2I hands
-    views to the trainer so that (a) parts that never receive gradients (the adaptor's and encoder's
-    ``linear``/``embed`` heads, kept only so the official files load strictly) are not registered with
-    DDP, and (b) the generator can be called with class rows, i.e. ``G.shared`` runs inside the
-    wrapped forward (a DDP-wrapped module must only be called).
-
-    ``mode="generator"``: ``forward(z, rows, features) = owner(z, owner.shared(rows), features)``;
-    ``mode="call"``: ``forward(*args) = owner(*args)``.
-    """
-
-    def __init__(self, owner: nn.Module, children: Sequence[str], mode: Literal["call", "generator"] = "call") -> None:
-        super().__init__()
-        object.__setattr__(self, "owner", owner)  # not registered: the view must not own the heads
-        for name in children:
-            self.add_module(name, getattr(owner, name))
-        self.mode = mode
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        owner = self.owner
-        if self.mode == "generator":
-            z, rows, features = args
-            return owner(z, owner.shared(rows), features, **kwargs)
-        return owner(*args, **kwargs)
-
-    def extra_repr(self) -> str:
-        return f"view of {type(self.owner).__name__}, mode={self.mode}"
+def generator_with_rows(owner: nn.Module, z: torch.Tensor, rows: torch.Tensor, features: Any, **kwargs: Any) -> Any:
+    """The generator view's forward: ``G(z, G.shared(rows), features)``, so ``G.shared`` runs inside the
+    wrapped forward (a DDP-wrapped module must only be called)."""
+    return owner(z, owner.shared(rows), features, **kwargs)
 
 
 def feature_reconstruction_loss(
@@ -337,7 +311,7 @@ class DeepI2I(Method):
         else:
             self._ema_specs = []
         self._views = {
-            "G": NetworkView(self.G, [n for n, _ in self.G.named_children()], mode="generator"),
+            "G": NetworkView(self.G, fn=generator_with_rows),
             "A": NetworkView(self.A, ["blocks"]),
             "E": NetworkView(self.E, ["blocks"]),
         }

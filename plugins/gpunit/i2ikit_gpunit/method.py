@@ -44,7 +44,7 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import ConfigError, MissingFileError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
-from i2ikit.nn import eval_mode
+from i2ikit.nn import NetworkView, eval_mode
 from i2ikit.parts import PartSlot, probe_discriminator
 
 from . import __version__
@@ -62,7 +62,7 @@ from .official import (
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_ir_se50, resolve_vgg19
 from .sampler_fit import collect_style_codes, fit_sampler as _fit_sampler, mitigate_style_bias as _mitigate
 
-__all__ = ["GPUNIT", "VGGPerceptualLoss", "GeneratorView", "resolve_ir_se50", "resolve_vgg19"]
+__all__ = ["GPUNIT", "VGGPerceptualLoss", "generator_view", "resolve_ir_se50", "resolve_vgg19"]
 
 # Training sizes the recipe validator accepts (the networks take any power of two >= 64).
 IMG_SIZES = (64, 128, 256, 512, 1024)
@@ -95,24 +95,22 @@ def _used_parts(generator: Generator) -> nn.Module:
     return root
 
 
-class GeneratorView(nn.Module):
-    """What the trainer wraps for G: registers the trained parts of G (:func:`_used_parts`) under G's
-    names, owns nothing itself, and runs both Stage-II generator calls in one forward, so DDP sees one
-    forward per backward: ``forward(cfeat_x, cfeat_y, style, use_allskip) -> (yhat, masks, ybar)``."""
+def both_generator_calls(owner: Generator, cfeat_x: Sequence[torch.Tensor], cfeat_y: Sequence[torch.Tensor] | None,
+                         style: torch.Tensor, use_allskip: bool = False
+                         ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+    """The generator view's forward: both Stage-II generator calls in one, so DDP sees one forward per
+    backward: the translation ``(yhat, masks)`` and, with ``cfeat_y``, the reconstruction ``ybar``."""
+    yhat, masks = owner(cfeat_x, style)
+    ybar = None
+    if cfeat_y is not None:
+        ybar, _ = owner(cfeat_y if use_allskip else cfeat_y[0], style, use_skip=use_allskip)
+    return yhat, masks, ybar
 
-    def __init__(self, owner: Generator) -> None:
-        super().__init__()
-        object.__setattr__(self, "owner", owner)
-        for name, child in _used_parts(owner).named_children():
-            self.add_module(name, child)
 
-    def forward(self, cfeat_x: Sequence[torch.Tensor], cfeat_y: Sequence[torch.Tensor] | None, style: torch.Tensor,
-                use_allskip: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
-        yhat, masks = self.owner(cfeat_x, style)
-        ybar = None
-        if cfeat_y is not None:
-            ybar, _ = self.owner(cfeat_y if use_allskip else cfeat_y[0], style, use_skip=use_allskip)
-        return yhat, masks, ybar
+def generator_view(generator: Generator) -> NetworkView:
+    """What the trainer wraps for G: the trained parts of G (:func:`_used_parts`) under G's names, running
+    :func:`both_generator_calls`."""
+    return NetworkView(generator, dict(_used_parts(generator).named_children()), fn=both_generator_calls)
 
 
 def _class_list(value: int | Sequence[int] | None, what: str) -> list[int] | None:
@@ -294,7 +292,7 @@ class GPUNIT(Method):
         self.content_encoder.requires_grad_(False)
         self.sampler.requires_grad_(False)
         self._from_random_encoder = content_encoder is None
-        self._views = {"G": GeneratorView(self.G)}
+        self._views = {"G": generator_view(self.G)}
         # EMA target: G_ema's parts that match the view's (the dead RGB convs are equal in G and G_ema).
         object.__setattr__(self, "_G_ema_parts", _used_parts(self.G_ema))
         self._pending: dict[int, tuple] = {}

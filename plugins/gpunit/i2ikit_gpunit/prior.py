@@ -35,7 +35,7 @@ from torch import nn
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.method import Batch, Losses, Method, TrainStep, load_state_dict_checked, read_safetensors
-from i2ikit.nn import eval_mode
+from i2ikit.nn import NetworkView, eval_mode
 
 from . import __version__
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
@@ -43,38 +43,30 @@ from .networks import PriorAutoEncoder
 from .official import load_prior_autoencoder, read_checkpoint, save_content_encoder
 from .prior_data import split_item
 
-__all__ = ["GPUNITPrior", "PriorTrainingView"]
+__all__ = ["GPUNITPrior", "prior_training_forward"]
 
 # Training sizes the recipe validator accepts (the networks take any power of two >= 128).
 IMG_SIZES = (128, 256, 512, 1024)
 
 
-class PriorTrainingView(nn.Module):
-    """What the trainer wraps for DDP: the auto-encoder's children under its own names, and one forward
-    that runs every Stage-I network call of an iteration (so DDP sees one forward per backward)."""
+def prior_training_forward(ae: PriorAutoEncoder, imgs: torch.Tensor, labels: torch.Tensor, n: int, flip_ratio: float
+                           ) -> tuple[torch.Tensor, ...]:
+    """The forward of the auto-encoder's view (:class:`i2ikit.nn.NetworkView`, what the trainer wraps for
+    DDP): every Stage-I network call of an iteration, so DDP sees one forward per backward.
 
-    def __init__(self, owner: PriorAutoEncoder) -> None:
-        super().__init__()
-        object.__setattr__(self, "owner", owner)
-        for name, child in owner.named_children():
-            self.add_module(name, child)
-
-    def forward(self, imgs: torch.Tensor, labels: torch.Tensor, n: int, flip_ratio: float
-                ) -> tuple[torch.Tensor, ...]:
-        """``imgs`` = cat(x, xa, xb) with ``n`` images each. Returns ``(rec, rec_masks, trans_masks,
-        content, class_logits, dead)``; ``trans_masks`` decode xa/xb's style and label with xb/xa's content;
-        ``dead`` sums the unused style levels (see below)."""
-        ae = self.owner
-        noisy, content, style = ae.encode(imgs, flip_ratio)
-        label_feat = ae.embed(labels)
-        rec, rec_masks = ae.decode(style, label_feat, noisy)
-        style_ab = [[s[0][n:3 * n], s[1][n:3 * n]] for s in style]
-        swapped = torch.cat([noisy[2 * n:3 * n], noisy[n:2 * n]])
-        _, trans_masks = ae.decode(style_ab, label_feat[n:3 * n], swapped)
-        # The decoder reads style levels 0..2 only; levels 3..5 are computed (as officially) but unused, so
-        # their convs get no gradient. ae_step adds 0 * dead so DDP sees every parameter take part.
-        dead = sum(level[0].sum() + level[1].sum() for level in style[3:])
-        return rec, rec_masks, trans_masks, content, ae.classify(content), dead
+    ``imgs`` = cat(x, xa, xb) with ``n`` images each. Returns ``(rec, rec_masks, trans_masks, content,
+    class_logits, dead)``; ``trans_masks`` decode xa/xb's style and label with xb/xa's content; ``dead``
+    sums the unused style levels (see below)."""
+    noisy, content, style = ae.encode(imgs, flip_ratio)
+    label_feat = ae.embed(labels)
+    rec, rec_masks = ae.decode(style, label_feat, noisy)
+    style_ab = [[s[0][n:3 * n], s[1][n:3 * n]] for s in style]
+    swapped = torch.cat([noisy[2 * n:3 * n], noisy[n:2 * n]])
+    _, trans_masks = ae.decode(style_ab, label_feat[n:3 * n], swapped)
+    # The decoder reads style levels 0..2 only; levels 3..5 are computed (as officially) but unused, so
+    # their convs get no gradient. ae_step adds 0 * dead so DDP sees every parameter take part.
+    dead = sum(level[0].sum() + level[1].sum() for level in style[3:])
+    return rec, rec_masks, trans_masks, content, ae.classify(content), dead
 
 
 class GPUNITPrior(Method):
@@ -154,7 +146,7 @@ class GPUNITPrior(Method):
                                             init="kaiming")
         if init_from is not None:
             self._init_from(init_from)
-        self._view = PriorTrainingView(self.autoencoder)
+        self._view = NetworkView(self.autoencoder, fn=prior_training_forward)
         self._vgg = LazyLoss(None if vgg_weights is None else functools.partial(VGGPerceptualLoss, vgg_weights),
                              "GP-UNIT Stage I: vgg_weights is null, the VGG19 term of the appearance loss is left out "
                              "(the official loss is MSE + VGG)")
