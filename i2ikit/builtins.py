@@ -19,13 +19,6 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
         register(kind, name, obj)
 
 
-def _glyphs_main(argv: list[str]) -> int:
-    """build the offline font-glyph few-shot dataset"""
-    from .data.glyphs import main
-
-    return main(argv) or 0
-
-
 def _check_main(argv: list[str]) -> int:
     """decode every image of a recipe's datasets (or a folder) once; list unreadable, tiny and odd files"""
     from .data.check import main
@@ -35,4 +28,16 @@ def _check_main(argv: list[str]) -> int:
 
 @hookimpl
 def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
-    return {"glyphs": _glyphs_main, "check": _check_main}
+    return {"check": _check_main}
+
+
+def _train_classifier_main(argv: list[str]) -> int:
+    """train a classifier on real images for translation accuracy (FUNIT top-1/5, DeepI2I RC)"""
+    from .eval.classifier import main
+
+    return main(argv) or 0
+
+
+@hookimpl
+def i2ikit_eval_commands() -> dict[str, Callable[[list[str]], int]]:
+    return {"train-classifier": _train_classifier_main}

@@ -322,8 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=_positive_int, default=16)
     sp.set_defaults(fn=cmd_translate)
 
-    sub.add_parser("eval", help="evaluate a model (`i2ikit eval --help`); also `eval train-classifier`, `eval glyphs`")
-    sub.add_parser("data", help="build datasets: `i2ikit data glyphs|biggan-pairs|... --help` (plugins add more)")
+    sub.add_parser("eval", help="evaluate a model, or run an evaluation command (`i2ikit eval --help` lists them; "
+                                "plugins add more)")
+    sub.add_parser("data", help="build and check datasets (`i2ikit data --help` lists the commands; plugins add more)")
     return p
 
 

@@ -32,3 +32,16 @@ def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
     heavy modules inside ``main``, not in the hook, so that listing the commands stays cheap. On a
     name clash the plugin loaded first (the core first) keeps the name.
     """
+
+
+@hookspec
+def i2ikit_eval_commands() -> dict[str, Callable[[list[str]], int]]:
+    """Evaluation commands run by ``i2ikit eval <name> [args...]``: ``{name: main}`` (the core's
+    ``train-classifier``, the glyphs plugin's ``glyphs`` benchmark).
+
+    As for :func:`i2ikit_data_commands`: ``main(argv)`` parses its own arguments (including ``--help``)
+    and returns an exit status; import heavy modules inside ``main``, not in the hook; on a name clash
+    the plugin loaded first (the core first) keeps the name. ``i2ikit eval --help`` lists them. A name
+    here takes precedence over an export folder of that name as ``i2ikit eval``'s first argument
+    (write ``./NAME`` for the folder).
+    """

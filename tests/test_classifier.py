@@ -155,9 +155,13 @@ def test_content_labels_on_glyph_layout(tmp_path: Path, monkeypatch: pytest.Monk
     assert src.labels == [0, 1, 2] * 3 and len(src) == 9
     assert src.load(4).size == (24, 24)
     # Through the CLI, with glyphs:train resolved to this layout.
-    from i2ikit.data import glyph_dataset
+    import dataclasses
 
-    monkeypatch.setattr(glyph_dataset, "glyphs", lambda split="train", **kw: ImageFolder(root / split))
+    from i2ikit.plugins import get_registry
+
+    registry = get_registry()  # the glyphs plugin's dataset type, swapped for this layout
+    entry = dataclasses.replace(registry.get("dataset", "glyphs"), obj=lambda split="train", **kw: ImageFolder(root / split))
+    monkeypatch.setitem(registry._entries, ("dataset", "glyphs"), entry)
     out = tmp_path / "content-clf"
     rc = main(["--data", "glyphs:train", "--labels", "content", "--out", str(out), "--model", MODEL,
                "--image-size", "32", "--epochs", "2", "--batch-size", "4", "--val-fraction", "0.34", "--quiet"])

@@ -159,3 +159,20 @@ def test_glyph_benchmark_end_to_end(tmp_path):
     assert set(results) == {"m", "baseline: content image", "baseline: mean of class images"}
     for row in results.values():
         assert {"top1", "top5", "content_top1", "mfid", "mkid"} <= set(row["k1"])
+
+
+def test_eval_commands_come_from_plugins(capsys):
+    """``i2ikit eval <name>`` runs a plugin's ``i2ikit_eval_commands`` entry; ``--help`` lists them."""
+    from i2ikit.cli import main
+    from i2ikit.eval.command import eval_commands
+
+    commands = eval_commands()
+    assert commands["train-classifier"][0] == "core" and commands["glyphs"][0] == "glyphs"
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "evaluation commands" in text and "  glyphs " in text and "[glyphs]" in text and "train-classifier" in text
+    with pytest.raises(SystemExit):
+        main(["eval", "glyphs", "--help"])
+    assert "usage: i2ikit eval glyphs" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Tests of the built-in font-glyph dataset (pip + matplotlib fonts only, for determinism)."""
+"""Tests of the glyphs plugin's font-glyph dataset (pip + matplotlib fonts only, for determinism)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2ikit.data import glyphs
-from i2ikit.data.glyphs import (
+from i2ikit_glyphs import render as glyphs
+from i2ikit_glyphs.render import (
     DEFAULT_CHARS,
     FontFace,
     build_glyph_dataset,
@@ -328,3 +328,46 @@ def test_fontface_fields() -> None:
     assert (f.id, f.family, f.style, f.path, f.source, f.index) == (
         "x", "X", "Regular", os.devnull, "system", 0
     )
+
+
+# ------------------------------------------------------------------------- plugin
+
+
+def test_glyphs_is_its_own_plugin() -> None:
+    """The glyph data is the first-party plugin ``glyphs`` (its own entry point), not part of the core."""
+    from i2ikit.cli import data_commands
+    from i2ikit.eval.command import eval_commands
+    from i2ikit.plugins import get_registry, plugin_infos
+
+    infos = {i.name: i for i in plugin_infos()}
+    info = infos["glyphs"]
+    assert (info.module, info.error, info.version) == ("i2ikit_glyphs", None, "0.1.0")
+    assert ("dataset", "glyphs") in {(e.kind, e.name) for e in info.registered}
+    assert get_registry().get("dataset", "glyphs").plugin == "glyphs"
+    assert not any(e.name == "glyphs" for e in infos["core"].registered)
+    assert data_commands()["glyphs"][0] == "glyphs" and eval_commands()["glyphs"][0] == "glyphs"
+    assert data_commands()["check"][0] == "core" and eval_commands()["train-classifier"][0] == "core"
+
+
+def test_the_core_does_not_import_the_glyphs_plugin() -> None:
+    core = Path(__file__).resolve().parents[1] / "i2ikit"
+    offenders = [str(p.relative_to(core)) for p in sorted(core.rglob("*.py")) if "i2ikit_glyphs" in p.read_text(encoding="utf-8")]
+    assert offenders == []
+    assert not (core / "data" / "glyphs.py").exists() and not (core / "eval" / "glyph_benchmark.py").exists()
+
+
+def test_glyph_data_spec_goes_through_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``glyphs:train`` on the command line is the registered dataset type with ``split: train``."""
+    from i2ikit.data.spec import parse_data_spec, registered_spec
+
+    assert registered_spec("glyphs:test") == ("glyphs", {"split": "test"})
+    assert registered_spec("glyphs:") == ("glyphs", {})
+    assert registered_spec("hf:x") is None and registered_spec("C:/data") is None and registered_spec("nope:x") is None
+    monkeypatch.setenv("I2IKIT_DATA", str(tmp_path / "cache"))
+    real = glyphs.build_glyph_dataset
+    monkeypatch.setattr(glyphs, "build_glyph_dataset",
+                        lambda *a, **k: real(*a, **{**k, "chars": CHARS, "size": SIZE, "include_system": False, "progress": False}))
+    source = parse_data_spec("glyphs:test")
+    assert source.root.name == "test" and source.root.parent.parent == tmp_path / "cache" and len(source.classes) >= 4
+    with pytest.raises(ValueError, match="glyphs:train"):
+        parse_data_spec("glyphs:val")

@@ -55,15 +55,11 @@ __all__ = [
 def registry_entries() -> list[tuple[str, str, object]]:
     """The ``(kind, name, object)`` triples the core plugin (``i2ikit.builtins``) registers.
 
-    Add new built-in dataset types here (e.g. ``("dataset", "glyphs", GlyphDataset)`` from
-    ``.glyphs``); ``build_source`` finds them through the registry.
+    Only the generic source types live here; dataset types for particular data are plugins' (e.g.
+    ``glyphs`` from ``plugins/glyphs``), which ``build_source`` finds through the registry.
     """
-    entries: list[tuple[str, str, object]] = [
+    return [
         ("dataset", "image_folder", ImageFolder),
         ("dataset", "file_list", FileList),
         ("dataset", "hf", HFImages),
     ]
-    from .glyph_dataset import glyphs
-
-    entries.append(("dataset", "glyphs", glyphs))
-    return entries

@@ -765,11 +765,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec_source(target: str) -> tuple[LabeledImages, bool]:
-    from .spec import parse_data_spec
+    from .spec import parse_data_spec, registered_spec
 
     source = parse_data_spec(target)
-    takes_exclude = not target.startswith("glyphs:") and _takes_exclude(type(source))
-    return source, takes_exclude
+    registered = registered_spec(target)
+    if registered is not None:  # TYPE:SPLIT (e.g. glyphs:train): whether that dataset type takes `exclude`
+        from ..plugins import get_registry
+
+        return source, _takes_exclude(get_registry().get("dataset", registered[0]).obj)
+    return source, _takes_exclude(type(source))
 
 
 def main(argv: list[str]) -> int:

@@ -1,23 +1,36 @@
 """Command-line data specs: one short string names a labelled-image source.
 
 - ``path/to/folder``: ``image_folder`` (``root/<class>/*``)
-- ``glyphs:train`` / ``glyphs:test``: the built-in glyph data (seen / held-out faces)
 - ``hf:path``: a local Hugging Face dataset (``save_to_disk`` folder or ``imagefolder`` layout)
 - ``list:root:list_file``: an official FUNIT list file
+- ``TYPE:SPLIT``: a dataset type that a plugin registers, built as ``{type: TYPE, split: SPLIT}``
+  (e.g. ``glyphs:train`` / ``glyphs:test`` from the glyphs plugin); ``TYPE:`` takes the type's defaults
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, MissingFileError
-from .sources import FileList, HFImages, ImageFolder, LabeledImages
+from .sources import SOURCE_TYPES, FileList, HFImages, ImageFolder, LabeledImages
+
+_TYPE_SPEC = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(.*)", re.DOTALL)
+
+
+def registered_spec(spec: str) -> tuple[str, dict[str, Any]] | None:
+    """``(type, options)`` when ``spec`` is ``TYPE:SPLIT`` naming a dataset type a plugin registers, else None."""
+    m = _TYPE_SPEC.fullmatch(spec)
+    if m is None or m.group(1) in ("hf", "list") or m.group(1) in SOURCE_TYPES or len(m.group(1)) < 2:
+        return None  # one letter: a Windows drive (C:\data)
+    from ..plugins import get_registry  # lazy: the registry loads plugins, which import this package
+
+    if ("dataset", m.group(1)) not in get_registry():
+        return None
+    return m.group(1), ({"split": m.group(2)} if m.group(2) else {})
 
 
 def parse_data_spec(spec: str) -> LabeledImages:
-    if spec.startswith("glyphs:"):
-        from .glyph_dataset import glyphs
-
-        return glyphs(split=spec.split(":", 1)[1] or "train")
     if spec.startswith("hf:"):
         return HFImages(spec[3:])
     if spec.startswith("list:"):
@@ -25,8 +38,14 @@ def parse_data_spec(spec: str) -> LabeledImages:
         if len(parts) != 3:
             raise ConfigError(f"data spec {spec!r}: write list:<image root>:<list file>")
         return FileList(parts[1], parts[2])
+    registered = registered_spec(spec)
+    if registered is not None:
+        from .sources import build_source
+
+        return build_source(registered[0], **registered[1])
     if not Path(spec).exists():
         raise MissingFileError(
-            f"data spec {spec!r}: no such folder. Use a folder of class sub-folders, glyphs:train|test, hf:<path> or list:<root>:<file>"
+            f"data spec {spec!r}: no such folder. Use a folder of class sub-folders, hf:<path>, list:<root>:<file> "
+            "or TYPE:SPLIT for a registered dataset type (e.g. glyphs:train|test; `i2ikit models --kind dataset` lists them)"
         )
     return ImageFolder(spec)

@@ -37,6 +37,7 @@ from ..data import (
     stable_hash,
 )
 from ..errors import CheckpointError, ConfigError, MissingFileError
+from ..nn.modes import eval_mode
 
 __all__ = [
     "CONFIG_NAME",
@@ -148,13 +149,9 @@ class Classifier(nn.Module):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = self.mean.device
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             out = [self(images[i : i + batch_size].to(device)).to(images.device)
                    for i in range(0, len(images), batch_size)]
-        finally:
-            self.train(was_training)
         if not out:
             return torch.zeros(0, self.num_classes, device=images.device)
         return torch.cat(out)
@@ -172,13 +169,9 @@ def classifier_features(clf: Classifier) -> Callable[[torch.Tensor], torch.Tenso
 
     @torch.no_grad()
     def extract(images: torch.Tensor) -> torch.Tensor:
-        was_training = clf.training
-        clf.eval()
-        try:
+        with eval_mode(clf):
             x = clf.preprocess(images.to(next(clf.parameters()).device))
             return clf.model.forward_head(clf.model.forward_features(x), pre_logits=True).flatten(1).float()
-        finally:
-            clf.train(was_training)
 
     return extract
 
@@ -597,23 +590,11 @@ def content_labeled(source: ImageFolder, labels_file: str | os.PathLike | None =
 
 
 def _source_from_spec(spec: str, labels: str) -> LabeledImages:
-    """``--data``: ``glyphs:train`` / ``glyphs:test`` (built-in glyphs) or an image folder root/<class>/*
-    (plus whatever else the shared data-spec parser knows, e.g. ``hf:`` and ``list:``)."""
-    source: LabeledImages
-    if spec.startswith("glyphs:"):
-        split = spec.split(":", 1)[1]
-        if split not in ("train", "test"):
-            raise ConfigError(f"--data {spec!r}: the glyph split must be 'train' or 'test' (glyphs:train, glyphs:test)")
-        from ..data import glyph_dataset
+    """``--data``: an image folder root/<class>/*, or whatever else the shared data-spec parser knows
+    (``hf:``, ``list:``, ``TYPE:SPLIT`` for a registered dataset type such as ``glyphs:train``)."""
+    from ..data.spec import parse_data_spec
 
-        source = glyph_dataset.glyphs(split=split)
-    else:
-        try:
-            from ..data.spec import parse_data_spec
-        except ImportError:  # the shared parser is optional here: folders are all this command needs
-            source = ImageFolder(spec)
-        else:
-            source = parse_data_spec(spec)
+    source: LabeledImages = parse_data_spec(spec)
     if labels == "content":
         if not isinstance(source, ImageFolder) or not (source.root.parent / "content_labels.json").is_file():
             raise DataSourceError(

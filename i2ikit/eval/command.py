@@ -1,4 +1,5 @@
-"""``i2ikit eval``: evaluate an export or official checkpoint, train classifiers, run the glyph benchmark.
+"""``i2ikit eval``: evaluate an export or official checkpoint; ``i2ikit eval <command>`` runs the evaluation
+commands that plugins provide (the core's ``train-classifier``, the glyphs plugin's ``glyphs`` benchmark).
 
     i2ikit eval runs/x/export --content glyphs:train --data glyphs:test --k 1 5 --metrics accuracy mfid mkid \\
         --classifier clf/style --out runs/x/eval
@@ -15,7 +16,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..data.spec import parse_data_spec
 from ..errors import ConfigError
@@ -35,8 +36,43 @@ def content_labels_for(source: Any) -> list[int] | None:
 PROTOCOL_MODES = {"few_shot": ("class_images",), "many_class": ("target_class",), "two_domain": ("style", "num_styles")}
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="i2ikit eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def eval_commands() -> dict[str, tuple[str, Callable[[list[str]], int]]]:
+    """``{name: (plugin, main)}`` from every plugin's ``i2ikit_eval_commands`` hook (the first plugin
+    loaded, the core first, keeps a name; a plugin whose hook fails is skipped with a warning)."""
+    from ..plugins import get_plugin_manager
+
+    found: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
+    for impl in get_plugin_manager().hook.i2ikit_eval_commands.get_hookimpls():
+        try:
+            commands = impl.function() or {}
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            print(f"warning: plugin {impl.plugin_name}: i2ikit_eval_commands failed: {exc}", file=sys.stderr)
+            continue
+        for name, fn in commands.items():
+            found.setdefault(name, (impl.plugin_name, fn))
+    return found
+
+
+def commands_epilog(commands: dict[str, tuple[str, Callable[[list[str]], int]]]) -> str:
+    """The usage lines of the evaluation commands, for ``i2ikit eval --help``."""
+    if not commands:
+        return "evaluation commands: (none: no plugin provides one)"
+    lines = ["evaluation commands (i2ikit eval <command> --help; plugins add more):"]
+    for name, (plugin, fn) in sorted(commands.items()):
+        doc = ((getattr(fn, "__doc__", None) or "").strip().splitlines() or [""])[0]
+        lines.append(f"  {name:18s} {doc}  [{plugin}]")
+    return "\n".join(lines)
+
+
+def parser(commands: dict[str, tuple[str, Callable[[list[str]], int]]] | None = None) -> argparse.ArgumentParser:
+    """The parser of a model's evaluation; with ``commands`` its usage and help also list those."""
+    usage = epilog = None
+    if commands is not None:
+        names = "|".join(sorted(commands))
+        usage = "%(prog)s MODEL --data DATA --out OUT [options]" + (f"\n       %(prog)s {{{names}}} ... [--help]" if names else "")
+        epilog = commands_epilog(commands)
+    p = argparse.ArgumentParser(prog="i2ikit eval", description=__doc__, usage=usage, epilog=epilog,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="i2ikit export folder or official checkpoint file")
     p.add_argument("--method", default=None, help="method name (needed for official checkpoint files)")
     p.add_argument("--data", required=True, help="target classes: folder, glyphs:test, hf:<path> or list:<root>:<file>")
@@ -126,12 +162,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "train-classifier":
-        from .classifier import main as train_classifier_main
-
-        return train_classifier_main(argv[1:]) or 0
-    if argv and argv[0] == "glyphs":
-        from .glyph_benchmark import main as glyph_main
-
-        return glyph_main(argv[1:]) or 0
-    return run_eval(parser().parse_args(argv))
+    """``i2ikit eval [<command>] ...``: a plugin's evaluation command when the first argument names one,
+    else the evaluation of a model (its help lists the commands)."""
+    commands = eval_commands()
+    if argv and argv[0] in commands:
+        return commands[argv[0]][1](argv[1:]) or 0
+    return run_eval(parser(commands).parse_args(argv))

@@ -1,10 +1,11 @@
-"""The built-in glyph dataset as a registered dataset type (``type: glyphs`` in a recipe)."""
+"""The glyph data as a registered dataset type (``type: glyphs`` in a recipe, ``glyphs:train`` on the command line)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .glyphs import glyph_source
-from .sources import ImageFolder
+from i2ikit.data.sources import ImageFolder
+
+from .render import glyph_source
 
 
 def glyphs(

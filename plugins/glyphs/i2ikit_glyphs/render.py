@@ -1,4 +1,4 @@
-"""Built-in, offline, real-data quick start: font glyphs as a few-shot dataset.
+"""The glyphs plugin's renderer: offline, real-data quick start, font glyphs as a few-shot dataset.
 
 Each font *face* (family + style, e.g. ``roboto-bold-italic``) is a class and each
 character is a content image, which is the classic few-shot font-style setting:
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from ..errors import ConfigError
+from i2ikit.errors import ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -783,7 +783,8 @@ def glyph_source(
     Each sub-folder is a face (class), laid out for an ImageFolder-style reader.
     """
     if split not in ("train", "test"):
-        raise ConfigError(f"glyphs: split must be 'train' or 'test', got {split!r}")
+        raise ConfigError(f"glyphs: split must be 'train' or 'test', got {split!r} (on the command line: glyphs:train, "
+                          "glyphs:test)")
     built = build_glyph_dataset(
         root,
         size=size,

@@ -1,4 +1,4 @@
-"""The offline few-shot benchmark on the built-in glyph data.
+"""``i2ikit eval glyphs``: the offline few-shot benchmark on the glyph data.
 
 Held-out font faces are the unseen target classes. i2ikit trains two classifiers on real glyphs:
 a *style* classifier over the held-out faces (which face is this?) and a *content* classifier over the
@@ -19,12 +19,13 @@ from pathlib import Path
 
 import torch
 
-from ..data.glyph_dataset import glyphs
-from .runner import ClassMeanBaseline, EvalSettings, IdentityBaseline, evaluate, write_report
+from i2ikit.eval.runner import ClassMeanBaseline, EvalSettings, IdentityBaseline, evaluate, write_report
+
+from .dataset import glyphs
 
 
 def _classifier(path: Path, data, *, args: argparse.Namespace, what: str):
-    from .classifier import load_classifier, save_classifier, train_classifier
+    from i2ikit.eval.classifier import load_classifier, save_classifier, train_classifier
 
     if (path / "config.json").exists() and not args.retrain:
         return load_classifier(path)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import i2ikit
 
-    from .classifier import classifier_features, content_labeled
+    from i2ikit.eval.classifier import classifier_features, content_labeled
 
     torch.manual_seed(args.seed)
     out = Path(args.out)
