@@ -79,16 +79,9 @@ def cmd_parts(args: argparse.Namespace) -> int:
 
 
 def _recipe_dirs() -> list[Path]:
-    from .plugins import recipe_dirs
+    from .recipe import recipe_dirs
 
-    dirs = [Path.cwd() / "recipes", Path(__file__).resolve().parent.parent / "recipes"]
-    dirs += [Path(d) for d in recipe_dirs()]
-    seen, out = set(), []
-    for d in dirs:
-        if d.is_dir() and d.resolve() not in seen:
-            seen.add(d.resolve())
-            out.append(d)
-    return out
+    return recipe_dirs()
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -131,7 +124,7 @@ def _load_model(spec: str, method: str | None, overrides: dict[str, Any]):
 
 # Which option of `i2ikit translate` steers which way of translating (Method.translate_modes).
 TRANSLATE_OPTIONS = {"class_images": "--class-images", "target_class": "--target-class / --all-classes",
-                     "style": "--style", "num_styles": "--num-styles"}
+                     "style": "--style", "num_styles": "--num-styles", "direct": "--content alone"}
 
 
 def _translate_mode(args: argparse.Namespace) -> str:
@@ -141,7 +134,9 @@ def _translate_mode(args: argparse.Namespace) -> str:
         return "style"
     if args.num_styles:
         return "num_styles"
-    return "target_class"
+    if args.target_class or args.all_classes:
+        return "target_class"
+    return "direct"
 
 
 def _check_translate_mode(model: Any, mode: str, spec: str) -> None:
@@ -211,6 +206,13 @@ def cmd_translate(args: argparse.Namespace) -> int:
             for f, img in zip(contents, result):
                 save(img, out / f"{f.stem}_to_{sf.stem}.png")
         what = f"{len(contents)} image(s) in the style of {len(styles)} image(s)"
+    elif _translate_mode(args) == "direct":  # one fixed mapping (e.g. CycleGAN's source -> target)
+        content = to_tensor(contents)
+        result = torch.cat([model.translate(content[i:i + args.batch_size]) for i in range(0, len(content), args.batch_size)])
+        for f, img in zip(contents, result):
+            save(img, out / f"{f.stem}.png")
+        columns = [("content", content), ("translation", result)]
+        what = f"{len(contents)} translation(s)"
     elif args.num_styles:  # latent-guided: random styles drawn by the model (e.g. GP-UNIT's sampler)
         gen = torch.Generator().manual_seed(args.seed)
         rows = []
@@ -310,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", required=True, help="i2ikit export folder or official checkpoint file")
     sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
     sp.add_argument("--content", required=True, help="a content image or a folder of them")
-    target = sp.add_mutually_exclusive_group(required=True)
+    target = sp.add_mutually_exclusive_group()  # none: a method with one fixed mapping (translate_modes "direct")
     target.add_argument("--class-images", help="few-shot methods: a folder of K images of the target class (their codes are averaged)")
     target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
     target.add_argument("--all-classes", action="store_true", help="many-class methods: every class the model knows")

@@ -102,7 +102,8 @@ class Method(nn.Module):
     min_classes: ClassVar[Mapping[str, int]] = {}
     # How ``translate`` is steered, for the command line and demos: ``class_images`` (few-shot: K images
     # of the target class), ``target_class`` (many-class: a class index), ``style`` (exemplar-guided: a
-    # style image), ``num_styles`` (latent-guided: random styles). Empty: the method does not translate.
+    # style image), ``num_styles`` (latent-guided: random styles), ``direct`` (one fixed mapping,
+    # ``translate(content)``, e.g. CycleGAN). Empty: the method does not translate.
     translate_modes: ClassVar[tuple[str, ...]] = ()
     # The part slots (``i2ikit.parts.PartSlot``) by recipe key, each with the official part as its default,
     # e.g. ``{"discriminator": PartSlot("discriminator", "funit_patch", labels=True), "gan_loss": ...}``.

@@ -468,6 +468,33 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
     return recipe
 
 
+def recipe_dirs() -> list[Path]:
+    """Folders of shipped recipes: ``./recipes``, the repository's ``recipes/`` and each plugin's
+    (``i2ikit_recipe_dirs``), without duplicates."""
+    from .plugins import recipe_dirs as plugin_recipe_dirs
+
+    dirs = [Path.cwd() / "recipes", Path(__file__).resolve().parent.parent / "recipes"]
+    dirs += [Path(d) for d in plugin_recipe_dirs()]
+    seen, out = set(), []
+    for d in dirs:
+        if d.is_dir() and d.resolve() not in seen:
+            seen.add(d.resolve())
+            out.append(d)
+    return out
+
+
+def find_recipe(spec: str) -> str:
+    """A recipe path as given, or, for a bare name such as ``cyclegan_glyphs``, the shipped recipe of that
+    name (``i2ikit recipes`` lists them); unchanged when there is none, so the missing file is reported."""
+    if Path(spec).exists() or Path(spec).suffix or "/" in spec or "\\" in spec:
+        return spec
+    for folder in recipe_dirs():
+        candidate = folder / f"{spec}.yaml"
+        if candidate.is_file():
+            return str(candidate)
+    return spec
+
+
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Load, merge, override and validate a recipe file (and its stages, e.g. ``stages.prior.train.steps=10``)."""
     raw = load_raw(path)

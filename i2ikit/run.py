@@ -11,12 +11,12 @@ import argparse
 import sys
 
 from .errors import UserError, report, run_main, with_context
-from .recipe import load_recipe
+from .recipe import find_recipe, load_recipe
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2ikit.run", description=__doc__)
-    p.add_argument("recipe", help="path to a YAML recipe")
+    p.add_argument("recipe", help="path to a YAML recipe, or the name of a shipped one (i2ikit recipes)")
     p.add_argument("overrides", nargs="*", help="dotted overrides such as train.steps=100 method.nf=32")
     p.add_argument("--check", action="store_true",
                    help="validate the recipe, open the data and decode every image once (i2ikit data check), then stop")
@@ -26,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    args.recipe = find_recipe(args.recipe)  # a bare name: the shipped recipe of that name
     recipe = load_recipe(args.recipe, args.overrides)
     from .train.trainer import Trainer, check_inputs, check_run_folder, finished_export
 

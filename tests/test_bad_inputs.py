@@ -266,9 +266,11 @@ def test_resume_from_a_missing_folder_or_a_damaged_checkpoint(tmp_path, world):
 
 
 # ---- exports, official files and translate options ----------------------------------------------------------
-def _translate(model: Path | str, world, *extra: str) -> list[str]:
+def _translate(model: Path | str, world, *extra: str, steer: bool = True) -> list[str]:
+    """``i2ikit translate`` arguments; without ``extra`` (and unless ``steer=False``) the few-shot option."""
+    default = ("--class-images", str(world["shots"])) if steer else ()
     return ["translate", "--model", str(model), "--content", str(world["shots"]), "--out", str(world["tmp"] / "out"),
-            "--size", "32", *(extra or ("--class-images", str(world["shots"])))]
+            "--size", "32", *(extra or default)]
 
 
 def test_a_run_folder_given_as_a_model_points_to_its_export(world):
@@ -333,10 +335,11 @@ def test_official_checkpoints_that_are_damaged_or_need_pickle(tmp_path, world):
 @pytest.mark.parametrize("option, culprit", [
     (["--target-class", "3"], "--target-class"), (["--all-classes"], "--target-class / --all-classes"),
     (["--style", "STYLE"], "--style"), (["--num-styles", "2"], "--num-styles"),
+    ([], "--content alone"),  # no steering option: a FUNIT model needs its K class images
 ])
 def test_translate_options_that_a_few_shot_model_cannot_use(world, option, culprit):
     option = [str(world["shots"]) if o == "STYLE" else o for o in option]
-    code, text = call("cli", _translate(world["export"], world, *option))
+    code, text = call("cli", _translate(world["export"], world, *option, steer=bool(option)))
     assert_user_error(code, text, f"cannot translate with {culprit}", "it translates with --class-images")
 
 

@@ -119,7 +119,7 @@ def test_copy_me_template_plugin_works_with_funit(third_party_site, monkeypatch)
         model = i2ikit.build("funit", num_classes=3, gan_loss="lsgan",
                              **{**TINY_FUNIT, "discriminator": {"name": "patchgan", "nf": 8, "n_layers": 2}})
         # the template's parts are the ones in use, not FUNIT's own hinge loss and patch discriminator
-        assert {e.name for e in info.registered} == {"lsgan", "patchgan"}
+        assert {e.name for e in info.registered} == {"lsgan", "patchgan", "resnet_generator", "cyclegan"}
         assert (type(model.adv_loss).__module__, type(model.adv_loss).__name__) == ("i2ikit_template", "LSGANLoss")
         assert (type(model.dis).__module__, type(model.dis).__name__) == ("i2ikit_template", "PatchGANDiscriminator")
         x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 2])

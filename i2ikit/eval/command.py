@@ -33,7 +33,8 @@ def content_labels_for(source: Any) -> list[int] | None:
 
 
 # The translation each protocol drives (Method.translate_modes).
-PROTOCOL_MODES = {"few_shot": ("class_images",), "many_class": ("target_class",), "two_domain": ("style", "num_styles")}
+PROTOCOL_MODES = {"few_shot": ("class_images",), "many_class": ("target_class",),
+                  "two_domain": ("style", "num_styles", "direct")}
 
 
 def eval_commands() -> dict[str, tuple[str, Callable[[list[str]], int]]]:

@@ -1,30 +1,24 @@
 """Template i2ikit plugin: copy this folder to start your own.
 
-It adds two real parts that any method's recipe can use at once (``i2ikit parts`` lists them):
+It holds a complete two-domain method assembled from registered parts, ``cyclegan``
+(``cyclegan.py``: about 170 lines, read it top to bottom), the part it adds for it, a ResNet generator
+(``resnet_generator``), and two parts any method's recipe can use (``i2ikit parts`` lists them):
 
     method: {name: funit, gan_loss: lsgan, discriminator: {name: patchgan, nf: 64}}
     method: {name: gpunit, gan_loss: lsgan, discriminator: {name: patchgan, n_layers: 3}, style_layer: 1}
 
-A whole method would subclass ``i2ikit.Method`` (see ``plugins/funit/i2ikit_funit/method.py``) and be
-registered with ``register("method", "mymethod", MyMethod)``. Next to its defaults it declares what its
-keyword arguments may be, how many classes each data stream needs, and how it translates, so that a bad
-value is a one-line error naming the key before anything is built::
+Its recipe ``recipes/cyclegan_glyphs.yaml`` trains CycleGAN on the built-in glyph data:
+``i2ikit train cyclegan_glyphs`` once this plugin is installed (``i2ikit recipes`` lists it).
 
-    from i2ikit.constraints import OneOf, at_least_one, non_negative, positive, unit_interval
-
-    class MyMethod(i2ikit.Method):
-        method_name = "mymethod"
-        data_streams = ("content", "class")
-        min_classes = {"content": 2, "class": 2}   # translates between classes
-        translate_modes = ("class_images",)        # or "target_class", "style", "num_styles"; () = none
-        constraints = {"nf": at_least_one, "lr": positive, "gan_w": non_negative,
-                       "ema_decay": unit_interval, "norm": OneOf(("in", "bn", "none"))}
-
-Errors a user can cause (a bad value, a missing or damaged file) are ``i2ikit.errors.ConfigError``,
-``MissingFileError`` or ``CheckpointError``: the command line prints their message without a traceback.
+A method declares, next to its defaults, what its keyword arguments may be, how many classes each data
+stream needs, how it translates and which parts it is built from, so a bad value is a one-line error
+naming the key before anything is built (see ``CycleGAN`` and docs/plugins.md). Errors a user can cause
+(a bad value, a missing or damaged file) are ``i2ikit.errors.ConfigError``, ``MissingFileError`` or
+``CheckpointError``: the command line prints their message without a traceback.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -87,7 +81,17 @@ class PatchGANDiscriminator(nn.Module):
         return DiscriminatorOutput(logits[torch.arange(x.shape[0], device=x.device), y], [feat])
 
 
+from .cyclegan import CycleGAN, ResnetGenerator  # noqa: E402  (needs __version__)
+
+
 @i2ikit.hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("gan_loss", "lsgan", LSGANLoss)
     register("discriminator", "patchgan", PatchGANDiscriminator)
+    register("generator", "resnet_generator", ResnetGenerator)
+    register("method", "cyclegan", CycleGAN)
+
+
+@i2ikit.hookimpl
+def i2ikit_recipe_dirs() -> list[str]:
+    return [str(Path(__file__).parent / "recipes")]
