@@ -112,6 +112,9 @@ def test_combinations_that_cannot_work_stop_before_training(tmp_path: Path) -> N
     # a class-conditional discriminator in a method that has no labels for it
     with pytest.raises(ConfigError, match="'biggan_projection' needs class labels.*gives its discriminator none"):
         i2ikit.build("gpunit", **gp, discriminator={"name": "biggan_projection", "ch": 8, "resolution": 64})
+    # a many-class method learns its classes through its discriminator's labels: an unconditional one cannot serve
+    with pytest.raises(ConfigError, match="'gpunit_discriminator' ignores class labels.*learns its target classes"):
+        i2ikit.build("deepi2i", resolution=64, ch=8, num_classes=3, discriminator={"name": "gpunit_discriminator"})
     # a generator without the methods the method calls
     with pytest.raises(ConfigError, match="generator 'gpunit_generator' cannot serve here.*encode_content, encode_class, decode"):
         i2ikit.build("funit", **{**TINY_FUNIT, "generator": "gpunit_generator"})

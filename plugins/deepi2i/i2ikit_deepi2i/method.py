@@ -50,9 +50,7 @@ from . import __version__
 from .networks import (
     DEFAULT_FEATURE_SIZES,
     Adaptor,
-    Encoder,
     Generator,
-    ProjectionDiscriminator,
     discriminator_arch,
     generator_arch,
 )
@@ -189,7 +187,19 @@ class DeepI2I(Method):
     # ``source`` only feeds images to translate and may show a single class.
     min_classes = {"real": 2}
     translate_modes = ("target_class",)
-    parts = {"gan_loss": PartSlot("gan_loss", "hinge", "adversarial loss of both steps (BigGAN's hinge)")}
+    # G, D and E are built with the method's BigGAN settings (each part gets those its constructor takes);
+    # a BigGAN folder (biggan=) initialises the official parts only.
+    _BIGGAN = ("resolution", "ch", "num_classes", "attention", "sn_eps", "feature_sizes", "init")
+    parts = {
+        "generator": PartSlot("generator", "deepi2i_generator", "BigGAN generator with feature injection",
+                              supplies=_BIGGAN + ("dim_z", "shared_dim", "hier", "feature_weights")),
+        "discriminator": PartSlot("discriminator", "biggan_projection", "projection discriminator; its features "
+                                  "at the feature_loss_weights sizes give the feature loss", labels=True,
+                                  conditional=True, supplies=_BIGGAN),
+        "encoder": PartSlot("encoder", "deepi2i_encoder", "E1: the source image's features at 32/16/8/4 px",
+                            supplies=_BIGGAN),
+        "gan_loss": PartSlot("gan_loss", "hinge", "adversarial loss of both steps (BigGAN's hinge)"),
+    }
     constraints = {
         "resolution": OneOf(RESOLUTIONS),
         "ch": at_least_one,
@@ -236,6 +246,9 @@ class DeepI2I(Method):
         ema_decay: float | None = None,
         ema_start: int = 0,
         real_stream: bool = True,
+        generator: str | Mapping[str, Any] | None = None,
+        discriminator: str | Mapping[str, Any] | None = None,
+        encoder: str | Mapping[str, Any] | None = None,
         gan_loss: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -290,10 +303,10 @@ class DeepI2I(Method):
         common = dict(resolution=resolution, num_classes=num_classes, sn_eps=1e-6, feature_sizes=DEFAULT_FEATURE_SIZES)
         d_init = "ortho" if biggan is None else "default"  # overwritten by D.pth anyway (official: skip_init)
         # Registration order G, D, E, A is the export's (and the official files') part order.
-        self.G = Generator(ch=ch, dim_z=dim_z, shared_dim=shared_dim, hier=True, attention=g_attention,
-                           feature_weights=self.injection_weights, init="ortho", **common)
-        self.D = ProjectionDiscriminator(ch=ch, attention=d_attention, init=d_init, **common)
-        self.E = Encoder(ch=ch, attention=d_attention, init=d_init, **common)
+        self.G = self.build_part("generator", generator, ch=ch, dim_z=dim_z, shared_dim=shared_dim, hier=True,
+                                 attention=g_attention, feature_weights=self.injection_weights, init="ortho", **common)
+        self.D = self.build_part("discriminator", discriminator, ch=ch, attention=d_attention, init=d_init, **common)
+        self.E = self.build_part("encoder", encoder, ch=ch, attention=d_attention, init=d_init, **common)
         # Official: --resume sets skip_init, so the adaptor keeps PyTorch's default init; from scratch: ortho.
         self.A = Adaptor(ch=ch, g_ch=ch, attention=d_attention, g_attention=g_attention,
                          init="ortho" if from_scratch else "default", **common)
