@@ -1,11 +1,6 @@
 """Registry and plugin loading: kinds, errors, collisions, entry-point discovery, third-party plugins."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
 
 import i2ikit

@@ -213,7 +213,7 @@ def save_classifier(clf: Classifier, directory: str | os.PathLike) -> Path:
 
 def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu") -> Classifier:
     """Load a folder written by :func:`save_classifier` (in eval mode); never downloads anything."""
-    from ..method import read_safetensors
+    from ..checkpoint_files import read_safetensors
 
     folder = Path(path)
     if folder.is_file() and folder.name in (CONFIG_NAME, WEIGHTS_NAME):
@@ -268,11 +268,11 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "(.pth/.pt/.bin or .safetensors) of the same architecture (nothing is downloaded)"
         )
     if path.suffix == ".safetensors":
-        from ..method import read_safetensors
+        from ..checkpoint_files import read_safetensors
 
         state: Any = read_safetensors(path, "pretrained classifier weights")
     else:
-        from ..method import load_checkpoint_file
+        from ..checkpoint_files import load_checkpoint_file
 
         state = load_checkpoint_file(path)
     for key in ("state_dict", "model", "model_state_dict", "module"):

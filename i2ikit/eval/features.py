@@ -104,7 +104,7 @@ def inception_features(weights: str | os.PathLike[str] | None = None, device: st
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
     """``torch.load(weights_only=True)`` of a local weight file (a damaged or pickled file is a
     :class:`~i2ikit.errors.CheckpointError` naming it), unwrapping ``{"state_dict": ...}``."""
-    from ..method import load_checkpoint_file
+    from ..checkpoint_files import load_checkpoint_file
 
     sd = load_checkpoint_file(path)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):

@@ -274,7 +274,7 @@ def _refuse_foreign(directory: Path) -> None:
 
 
 def _load_module(module: nn.Module, directory: Path, name: str, what: str) -> None:
-    from ..method import load_state_dict_checked
+    from ..checkpoint_files import load_state_dict_checked
 
     state = load_tree(directory, name, what)
     if not isinstance(state, dict):

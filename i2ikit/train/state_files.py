@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
-from ..method import read_safetensors
+from ..checkpoint_files import read_safetensors
 
 _TENSOR, _TUPLE, _ITEMS, _FLOAT = "__tensor__", "__tuple__", "__items__", "__float__"
 _MARKERS = {_TENSOR, _TUPLE, _ITEMS, _FLOAT}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 import tempfile
 import time
 from pathlib import Path

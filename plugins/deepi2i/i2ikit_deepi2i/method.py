@@ -34,7 +34,7 @@ import copy
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,8 @@ from torch import nn
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.parts import PartSlot
-from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep, load_checkpoint_file
+from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
+from i2ikit.checkpoint_files import load_checkpoint_file
 from i2ikit.nn import NetworkView
 
 from . import __version__

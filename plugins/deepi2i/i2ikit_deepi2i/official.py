@@ -9,7 +9,7 @@ File layout (both repositories save plain ``state_dict``s with ``torch.save``):
 - DeepI2I runs / released models: ``G.pth``, ``D.pth``, ``E1.pth``, ``A1.pth`` (plus ``*_optim.pth`` and
   ``state_dict.pth``) in ``result/<ds>/weights/<experiment>/``; :func:`load_deepi2i_weights`.
 
-Every file goes through :func:`i2ikit.method.load_checkpoint_file` (``torch.load(weights_only=True)``).
+Every file goes through :func:`i2ikit.checkpoint_files.load_checkpoint_file` (``torch.load(weights_only=True)``).
 ``state_dict.pth`` is never needed: DeepI2I reads only its iteration counter from it (to pick the
 training phase), and the file pickles ``nn.ReLU`` objects in its ``config``, so it is refused.
 State dicts are compared key by key with the target module before loading (``strict=True``), so a
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from i2ikit.errors import CheckpointError, MissingFileError
-from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
+from i2ikit.checkpoint_files import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 
 __all__ = [
     "PART_ALIASES",

@@ -16,7 +16,6 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-import i2ikit
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import ConfigError
 from i2ikit.losses import r1_penalty

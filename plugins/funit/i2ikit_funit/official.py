@@ -4,7 +4,7 @@
   (``gen_test`` is the EMA generator, the one to use for inference);
 - discriminator file ``dis_XXXXXXXX.pt``: ``{'dis': sd}``.
 
-Files are read with ``torch.load(weights_only=True)`` through ``i2ikit.method.load_checkpoint_file``;
+Files are read with ``torch.load(weights_only=True)`` through ``i2ikit.checkpoint_files.load_checkpoint_file``;
 anything that needs pickle is refused. State dicts are checked key by key against a freshly built
 model before loading, so a mismatch names the file and the first offending key.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 
 from i2ikit.errors import CheckpointError
-from i2ikit.method import is_state_dict, load_checkpoint_file, strip_module_prefix
+from i2ikit.checkpoint_files import is_state_dict, load_checkpoint_file, strip_module_prefix
 
 if TYPE_CHECKING:
     from .method import FUNIT

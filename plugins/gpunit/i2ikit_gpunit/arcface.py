@@ -113,7 +113,7 @@ def load_ir_se50(path: str | os.PathLike, drop_ratio: float = 0.6) -> IRSE50:
     """An :class:`IRSE50` holding the weights of ``path`` (TreB1eN's ``model_ir_se50.pth``, a plain state
     dict), loaded with ``weights_only=True`` and strict key/shape checking. A file saved before PyTorch
     0.4.1 has no BatchNorm ``num_batches_tracked`` counters; those (unused in eval mode) are filled with 0."""
-    from i2ikit.method import load_checkpoint_file, load_state_dict_checked, strip_module_prefix
+    from i2ikit.checkpoint_files import load_checkpoint_file, load_state_dict_checked, strip_module_prefix
     from i2ikit.errors import CheckpointError
 
     net = IRSE50(drop_ratio)

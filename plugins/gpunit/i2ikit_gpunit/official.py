@@ -10,7 +10,7 @@ Formats (``williamyang1991/GP-UNIT``, README and ``checkpoint/readme.md``):
 - Stage-I training snapshots ``prior_distillation-XXXXX.pt``: ``{'ae_ema': AutoEncoder.state_dict(),
   'ae_optim': ...}`` (not released; the content encoder is the ``contentE.*`` part of ``ae_ema``).
 
-Every file goes through :func:`i2ikit.method.load_checkpoint_file` (``torch.load(weights_only=True)``);
+Every file goes through :func:`i2ikit.checkpoint_files.load_checkpoint_file` (``torch.load(weights_only=True)``);
 a file that needs pickle is refused with a message naming it. State dicts are compared key by key with
 the target module before ``load_state_dict(strict=True)``, so a mismatch names the file, the part and the
 first offending keys. A ``module.`` prefix (DataParallel) is dropped, and spectral-norm keys written by
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from i2ikit.errors import CheckpointError
-from i2ikit.method import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
+from i2ikit.checkpoint_files import is_state_dict, load_checkpoint_file, load_state_dict_checked, strip_module_prefix
 from i2ikit.nn.layers import spectral_norm_keys_to_legacy
 
 from .networks import ContentEncoder, Generator, PriorAutoEncoder, Sampler

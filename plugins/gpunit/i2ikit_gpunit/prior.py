@@ -34,7 +34,8 @@ from torch import nn
 
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
-from i2ikit.method import Batch, Losses, Method, TrainStep, load_state_dict_checked, read_safetensors
+from i2ikit.method import Batch, Losses, Method, TrainStep
+from i2ikit.checkpoint_files import load_state_dict_checked, read_safetensors
 from i2ikit.nn import NetworkView, eval_mode
 
 from . import __version__

@@ -216,7 +216,7 @@ def load_biggan(folder: str | os.PathLike, device: str | torch.device | None = N
     ``strict=False``; this function re-reads the file's keys and refuses a partial match, so a wrong
     file cannot silently leave random layers.
     """
-    from i2ikit.method import load_checkpoint_file
+    from i2ikit.checkpoint_files import load_checkpoint_file
 
     pkg = _require_package()
     path = _check_folder(folder)
