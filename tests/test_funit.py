@@ -623,3 +623,37 @@ def test_constructor_checks_name_the_key() -> None:
         FUNIT(init="zeros")
     with pytest.raises(ConfigError, match="ema_decay"):
         FUNIT(ema_decay=2.0)
+
+
+@pytest.mark.parametrize("scheme", ["kaiming", "gaussian", "xavier", "orthogonal", "default"])
+def test_init_schemes_match_the_official_weights_init(scheme: str) -> None:
+    """FUNIT's ``init`` values go through the core's init_weights and give what the official
+    ``weights_init`` gives: the same draws, in the same order, on exactly the plain convs and linears."""
+    import math
+
+    from i2ikit_funit.method import init_weights
+
+    def official(m: nn.Module) -> None:
+        name = type(m).__name__
+        if (name.find("Conv") == 0 or name.find("Linear") == 0) and hasattr(m, "weight"):
+            if scheme == "gaussian":
+                nn.init.normal_(m.weight.data, 0.0, 0.02)
+            elif scheme == "xavier":
+                nn.init.xavier_normal_(m.weight.data, gain=math.sqrt(2))
+            elif scheme == "kaiming":
+                nn.init.kaiming_normal_(m.weight.data, a=0, mode="fan_in")
+            elif scheme == "orthogonal":
+                nn.init.orthogonal_(m.weight.data, gain=math.sqrt(2))
+            if hasattr(m, "bias") and m.bias is not None:
+                nn.init.constant_(m.bias.data, 0.0)
+
+    _seed(0)
+    ours = FewShotGen(nf=8, nf_mlp=16, latent_dim=8, n_downs_content=2, n_downs_class=2)
+    theirs = FewShotGen(nf=8, nf_mlp=16, latent_dim=8, n_downs_content=2, n_downs_class=2)
+    theirs.load_state_dict(ours.state_dict())
+    torch.manual_seed(5)
+    init_weights(ours, scheme)
+    torch.manual_seed(5)
+    theirs.apply(official)
+    for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -86,7 +86,7 @@ class GradientReversal(nn.Module):
         return f"lambd={self.lambd}"
 
 
-INIT_TYPES = ("normal", "xavier", "xavier_uniform", "kaiming", "orthogonal", "none")
+INIT_TYPES = ("normal", "xavier", "xavier_uniform", "kaiming", "orthogonal", "none", "keep")
 
 
 @torch.no_grad()
@@ -95,8 +95,8 @@ def init_weights(module: nn.Module, init_type: str = "normal", gain: float = 0.0
 
     - Every module whose class name contains ``Conv`` or ``Linear`` and that has a ``weight``: the weight
       gets ``normal(0, gain)``, ``xavier`` (normal, ``gain``), ``xavier_uniform`` (gain 1), ``kaiming``
-      (normal, a=0, fan_in), ``orthogonal`` (``gain``) or ``none`` (``reset_parameters()``); then its
-      bias, if any, is set to **0**. That includes the linears inside :class:`StyleAdaIN2d`, whose gamma
+      (normal, a=0, fan_in), ``orthogonal`` (``gain``), ``none`` (``reset_parameters()``) or ``keep``
+      (the weight as it is); then its bias, if any, is set to **0**. That includes the linears inside :class:`StyleAdaIN2d`, whose gamma
       bias therefore ends at 0, not 1, exactly as in the code bases that use this scheme.
     - ``BatchNorm2d``: weight ``normal(1, gain)``, bias 0. ``BatchNorm1d``, embeddings and norms without
       a ``Conv``/``Linear`` class name are left alone.
@@ -138,6 +138,8 @@ def init_weights(module: nn.Module, init_type: str = "normal", gain: float = 0.0
             nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
         elif init_type == "orthogonal":
             nn.init.orthogonal_(weight, gain=gain)
+        elif init_type == "keep":
+            pass
         else:  # "none": PyTorch's default initialisation of the layer (raw weight for SN layers)
             if hasattr(m, "weight_orig"):
                 nn.init.kaiming_uniform_(weight, a=math.sqrt(5))

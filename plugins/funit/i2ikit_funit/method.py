@@ -20,38 +20,28 @@ from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positiv
 from i2ikit.errors import ConfigError
 from i2ikit.losses import r1_penalty
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
-from i2ikit.nn import eval_mode
+from i2ikit.nn import eval_mode, init_weights as core_init_weights
 from i2ikit.parts import PartSlot, check_discriminator_output
 
 from . import __version__
 
 __all__ = ["FUNIT", "init_weights", "INIT_TYPES"]
 
-INIT_TYPES = ("kaiming", "gaussian", "xavier", "orthogonal", "default")
+# FUNIT's official ``init`` values (funit_animals.yaml) in the core's init vocabulary: (scheme, gain).
+FUNIT_INIT = {"kaiming": ("kaiming", 0.02), "gaussian": ("normal", 0.02), "xavier": ("xavier", math.sqrt(2)),
+              "orthogonal": ("orthogonal", math.sqrt(2)), "default": ("keep", 0.02)}
+INIT_TYPES = tuple(FUNIT_INIT)
 
 
 def init_weights(module: nn.Module, init_type: str) -> None:
-    """The official ``weights_init``: re-initialise every ``nn.Conv2d``/``nn.Linear`` weight and zero its bias.
-
-    (The official test is "class name starts with Conv/Linear and has ``.weight``", which in these
-    networks matches exactly the plain convs and linears, not the wrapper blocks.) ``default`` keeps
-    PyTorch's weight init but still zeroes the biases, as the official code does.
-    """
-    if init_type not in INIT_TYPES:
+    """The official ``weights_init``, through the core's :func:`i2ikit.nn.init_weights`: every conv and
+    linear weight re-initialised (``default`` keeps PyTorch's) and every bias zeroed. (The official test,
+    "class name starts with Conv/Linear and has ``.weight``", matches exactly the plain convs and linears
+    of these networks, as the core's does.)"""
+    if init_type not in FUNIT_INIT:
         raise ConfigError(f"init={init_type!r}: unknown initialisation; choose one of {', '.join(INIT_TYPES)}")
-    for m in module.modules():
-        if not isinstance(m, (nn.Conv2d, nn.Linear)):
-            continue
-        if init_type == "gaussian":
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif init_type == "xavier":
-            nn.init.xavier_normal_(m.weight, gain=math.sqrt(2))
-        elif init_type == "kaiming":
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-        elif init_type == "orthogonal":
-            nn.init.orthogonal_(m.weight, gain=math.sqrt(2))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
+    scheme, gain = FUNIT_INIT[init_type]
+    core_init_weights(module, scheme, gain)
 
 
 def _feature_mean(feat: torch.Tensor) -> torch.Tensor:
