@@ -1,4 +1,5 @@
-"""Adversarial losses and penalties shared by methods; registered as kind ``loss`` by the core plugin.
+"""Losses shared by methods: GAN losses (registered as kind ``gan_loss`` by the core plugin), the R1
+penalty, feature matching and the VGG19 perceptual loss.
 
 A GAN loss is an object with three methods on discriminator logits (any shape, averaged):
 ``d_real`` and ``d_fake`` for the discriminator, ``g`` for the generator. Third-party plugins
@@ -6,8 +7,14 @@ register their own under new names and recipes select them by name.
 """
 from __future__ import annotations
 
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 class GANLoss:
@@ -59,3 +66,93 @@ def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Te
     """
     (grad,) = torch.autograd.grad(real_logits.float().mean(), real_images, create_graph=True)
     return grad.pow(2).sum() / real_images.shape[0]
+
+
+def feature_matching(fake: Sequence[torch.Tensor], real: Sequence[torch.Tensor], *, spatial_mean: bool = False,
+                     weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Feature-matching loss between a discriminator's features of fakes and of reals (targets detached):
+    ``sum_i w_i * L1(f_i(fake), f_i(real))``. ``spatial_mean=True`` compares the features' spatial means
+    (FUNIT's form, mean over W then H as its official code), else the maps (pix2pixHD's form).
+    ``weights``: one per feature (default 1)."""
+    if len(fake) != len(real) or not fake:
+        raise ValueError(f"feature_matching needs the same, non-zero number of features, got {len(fake)} and {len(real)}")
+    total: torch.Tensor | None = None
+    for i, (f, r) in enumerate(zip(fake, real)):
+        if spatial_mean:
+            f, r = f.mean(3).mean(2), r.mean(3).mean(2)
+        term = (f - r.detach()).abs().mean()
+        if weights is not None:
+            term = weights[i] * term
+        total = term if total is None else total + term
+    return total  # type: ignore[return-value]
+
+
+def resolve_vgg19(weights: str | os.PathLike) -> Path:
+    """The local VGG19 file: ``weights`` is a path (file, or folder holding ``vgg19-dcbb9e9d.pth``) or
+    ``"auto"`` (``$I2IKIT_WEIGHTS``, ``~/.cache/i2ikit/weights``, torch hub's cache). Nothing is downloaded;
+    a missing file raises ``FileNotFoundError`` naming where it was looked for and where it comes from."""
+    from .eval.weights import resolve_weights
+
+    return resolve_weights("vgg19", None if str(weights) == "auto" else weights)
+
+
+
+class LazyLoss:
+    """A loss network built at its first call, so its weights are read only when training starts (an export
+    rebuilds without them), and kept out of the module tree: a plain object, so the network is never
+    exported, checkpointed or switched to training mode with the method. ``build=None`` stands for a term
+    left out: calling returns ``None`` and warns ``absent`` once."""
+
+    def __init__(self, build: Callable[[], nn.Module] | None, absent: str = "") -> None:
+        self.build, self.absent = build, absent
+        self.module: nn.Module | None = None
+        self._warned = False
+
+    def __call__(self, *tensors: torch.Tensor) -> Any:
+        if self.build is None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(self.absent, stacklevel=3)
+            return None
+        if self.module is None:
+            self.module = self.build()
+        self.module.to(tensors[0].device)
+        return self.module(*tensors)
+
+
+class VGGPerceptualLoss(nn.Module):
+    """The official ``model/vgg.py`` ``VGGLoss``: torchvision VGG19 relu1_1, relu2_1, relu3_1, relu4_1,
+    relu5_1, each ``0.3 * L1(f(a), f(b).detach())``; input in [-1, 1] normalised with ``mean * 2 - 1`` and
+    ``std * 2`` of the ImageNet statistics. ``weights``: a local torchvision ``vgg19-dcbb9e9d.pth``
+    (nothing is downloaded)."""
+
+    SLICES = (2, 7, 12, 21, 30)  # features[:2] relu1_1, [2:7] relu2_1, [7:12] relu3_1, [12:21] relu4_1, [21:30] relu5_1
+
+    def __init__(self, weights: str | os.PathLike) -> None:
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        from .eval.features import IMAGENET_MEAN, IMAGENET_STD, load_features_state
+
+        path = resolve_vgg19(weights)
+        features = make_layers(cfgs["E"], batch_norm=False)[: self.SLICES[-1]]
+        load_features_state(features, path, "vgg19")
+        self.features = features.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 2 - 1, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 2, persistent=False)
+        self.layer_weights = [0.3] * 5
+
+    def feats(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std
+        out, start = [], 0
+        for end in self.SLICES:
+            x = self.features[start:end](x)
+            out.append(x)
+            start = end
+        return out
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = x.new_zeros(())
+        for w, fx, fy in zip(self.layer_weights, self.feats(x), self.feats(y)):
+            loss = loss + w * F.l1_loss(fx, fy.detach())
+        return loss

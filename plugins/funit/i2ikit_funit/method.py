@@ -18,7 +18,7 @@ from torch import nn
 
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive, unit_interval
 from i2ikit.errors import ConfigError
-from i2ikit.losses import r1_penalty
+from i2ikit.losses import feature_matching, r1_penalty
 from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
 from i2ikit.nn import eval_mode, init_weights as core_init_weights
 from i2ikit.parts import PartSlot, check_discriminator_output
@@ -42,11 +42,6 @@ def init_weights(module: nn.Module, init_type: str) -> None:
         raise ConfigError(f"init={init_type!r}: unknown initialisation; choose one of {', '.join(INIT_TYPES)}")
     scheme, gain = FUNIT_INIT[init_type]
     core_init_weights(module, scheme, gain)
-
-
-def _feature_mean(feat: torch.Tensor) -> torch.Tensor:
-    """FUNIT's feature-matching embedding: spatial mean (W then H, as the official code) of D's features."""
-    return feat.mean(3).mean(2)
 
 
 def _l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -223,9 +218,8 @@ class FUNIT(Method):
             _, feat_a = dis(xa, la)
         g_adv = 0.5 * (self.adv_loss.g(resp_t) + self.adv_loss.g(resp_r))
         g_rec = _l1(xr, xa)
-        # the deepest features the discriminator exposes (for FUNIT's own: what its class head reads)
-        g_fm = (_l1(_feature_mean(feat_r[-1]), _feature_mean(feat_a[-1]))
-                + _l1(_feature_mean(feat_t[-1]), _feature_mean(feat_b[-1])))
+        # on the spatial means of the deepest features the discriminator exposes (FUNIT's own: what its head reads)
+        g_fm = feature_matching([feat_r[-1], feat_t[-1]], [feat_a[-1], feat_b[-1]], spatial_mean=True)
         loss = self.gan_w * g_adv + self.r_w * g_rec + self.fm_w * g_fm
         with torch.no_grad():
             acc = 0.5 * ((resp_t >= 0).float().mean() + (resp_r >= 0).float().mean())
