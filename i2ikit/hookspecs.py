@@ -35,6 +35,15 @@ def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
 
 
 @hookspec
+def i2ikit_weight_files() -> list[Any]:
+    """Weight files the plugin's networks read, as :class:`i2ikit.eval.weights.WeightFile` entries (name,
+    file name, sha256, URL, what uses it), so ``resolve_weights(name)`` finds them in the weights folders
+    and a missing one is reported with where it comes from. Nothing is ever downloaded. On a name clash
+    the core's entry, then the plugin loaded first, keeps the name.
+    """
+
+
+@hookspec
 def i2ikit_eval_commands() -> dict[str, Callable[[list[str]], int]]:
     """Evaluation commands run by ``i2ikit eval <name> [args...]``: ``{name: main}`` (the core's
     ``train-classifier``, the glyphs plugin's ``glyphs`` benchmark).

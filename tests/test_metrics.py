@@ -322,7 +322,12 @@ def test_cached_features_compute_each_live_tensor_once():
 
 def test_missing_weights_error_names_file_hash_url_and_env_var(tmp_path, monkeypatch):
     monkeypatch.setenv("I2IKIT_WEIGHTS", str(tmp_path / "weights"))
-    for name, entry in KNOWN_WEIGHTS.items():
+    from i2ikit.eval.weights import known_weights
+
+    table = known_weights()
+    assert set(KNOWN_WEIGHTS) < set(table) and "ir_se50" not in KNOWN_WEIGHTS  # GP-UNIT declares its own file
+    assert table["ir_se50"].filename == "model_ir_se50.pth"
+    for name, entry in table.items():
         with pytest.raises(MissingWeightsError) as err:
             resolve_weights(name)
         msg = str(err.value)

@@ -22,6 +22,7 @@ __all__ = [
     "MissingWeightsError",
     "WeightFile",
     "default_weights_dir",
+    "known_weights",
     "resolve_weights",
     "search_dirs",
     "sha256_of",
@@ -55,6 +56,8 @@ class WeightFile:
 # sha256 (torch hub convention), and the full digests below start with exactly those; they were
 # taken from published pin lists (the same list's LPIPS head digests match the files inside the
 # installed lpips 0.1.4 package byte for byte). Verify with ``verify=True`` on first use.
+# The core's own table: the metrics' networks and the shared perceptual loss. Plugins add the files their
+# networks read through the ``i2ikit_weight_files`` hook; :func:`known_weights` has both.
 KNOWN_WEIGHTS: dict[str, WeightFile] = {
     "inception": WeightFile(
         name="inception",
@@ -93,21 +96,8 @@ KNOWN_WEIGHTS: dict[str, WeightFile] = {
         filename="vgg19-dcbb9e9d.pth",
         sha256="dcbb9e9d",
         url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
-        used_by=("gpunit reconstruction VGG loss (vgg_weights)",),
-        description="VGG19 ImageNet classifier (torchvision IMAGENET1K_V1); GP-UNIT's perceptual loss",
-    ),
-    # TreB1eN's InsightFace_Pytorch IR-SE50, as GP-UNIT's README links it. Published on Google Drive
-    # without a checksum: the digest is unknown and nothing can be verified. "" (not None) means unknown
-    # here only because tests/test_metrics.py checks `entry.sha256 in message` for every entry; both read
-    # as "unknown" everywhere in this module.
-    "ir_se50": WeightFile(
-        name="ir_se50",
-        filename="model_ir_se50.pth",
-        sha256="",
-        url="https://drive.google.com/file/d/1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn/view?usp=sharing",
-        used_by=("gpunit use_idloss",),
-        description="ArcFace IR-SE50 face embeddings (TreB1eN InsightFace_Pytorch, 112 px); GP-UNIT's identity "
-                    "loss. The URL is a Google-Drive page: download the file in a browser (curl gets the page)",
+        used_by=("the VGG19 perceptual loss (i2ikit.losses.VGGPerceptualLoss; GP-UNIT's vgg_weights)",),
+        description="VGG19 ImageNet classifier (torchvision IMAGENET1K_V1); the perceptual loss",
     ),
     "alexnet": WeightFile(
         name="alexnet",
@@ -214,8 +204,20 @@ def _missing_message(entry: WeightFile, searched: list[Path], explicit: Path | N
     return "\n".join(lines)
 
 
+def known_weights() -> dict[str, WeightFile]:
+    """The core's :data:`KNOWN_WEIGHTS` and every plugin's ``i2ikit_weight_files`` entries (the core, then
+    the plugin loaded first, keeps a name)."""
+    from ..plugins import get_plugin_manager
+
+    table = dict(KNOWN_WEIGHTS)
+    for entries in reversed(get_plugin_manager().hook.i2ikit_weight_files()):  # pluggy: last registered first
+        for entry in entries or ():
+            table.setdefault(entry.name, entry)
+    return table
+
+
 def resolve_weights(name: str, path: str | os.PathLike[str] | None = None, *, verify: bool = False) -> Path:
-    """The local path of the known weight file ``name`` (a key of :data:`KNOWN_WEIGHTS`).
+    """The local path of the known weight file ``name`` (a key of :func:`known_weights`).
 
     Order: ``path`` if given (a file, or a folder holding the file under its published name), else
     ``$I2IKIT_WEIGHTS/<filename>``, else ``~/.cache/i2ikit/weights/<filename>``, else torch hub's
@@ -223,10 +225,11 @@ def resolve_weights(name: str, path: str | os.PathLike[str] | None = None, *, ve
     :class:`MissingWeightsError` (a ``FileNotFoundError``) naming the file, its hash, the folders
     searched, the variable and the download URL.
     """
+    table = known_weights()
     try:
-        entry = KNOWN_WEIGHTS[name]
+        entry = table[name]
     except KeyError:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(KNOWN_WEIGHTS))}") from None
+        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(table))}") from None
     names = (entry.filename, *entry.aliases)
     found: Path | None = None
     explicit: Path | None = None

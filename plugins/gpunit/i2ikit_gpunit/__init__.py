@@ -104,6 +104,14 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("dataset", "gpunit_prior_images", PriorImages)
 
 
+@i2ikit.hookimpl
+def i2ikit_weight_files() -> list:
+    """The identity loss's ArcFace file (the VGG19 of the perceptual loss is the core's)."""
+    from .losses import IR_SE50
+
+    return [IR_SE50]
+
+
 def _biggan_pairs_main(argv: list[str]) -> int:
     """synthesise GP-UNIT's paired data (synImageNet291 layout) with BigGAN-deep"""
     from .synthesis import main
