@@ -34,7 +34,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     names = reg.names(kind, args.pattern)
     for name in names:
         e = reg.get(kind, name)
-        print(f"{name:28s} {kind:14s} {e.plugin:10s} {e.description}")
+        tasks = ",".join(getattr(e.obj, "tasks", ()) or ()) if kind == "method" else ""
+        print(f"{name:28s} {kind:14s} {e.plugin:10s} {tasks + '  ' if tasks else ''}{e.description}")
     if not names:
         known = reg.names(kind)
         print(f"no {kind} matches {args.pattern!r}; registered {kind}s: {', '.join(known) or '(none)'}", file=sys.stderr)

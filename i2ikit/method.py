@@ -23,6 +23,7 @@ from .checkpoint_files import load_state_dict_checked, read_safetensors
 from .errors import CheckpointError, ConfigError, MissingFileError
 
 CONFIG_NAME = "config.json"
+TASKS = ("few_shot", "many_class", "two_domain", "paired")
 
 Batch = Mapping[str, Any]
 Losses = dict[str, torch.Tensor]
@@ -106,6 +107,10 @@ class Method(nn.Module):
     # style image), ``num_styles`` (latent-guided: random styles), ``direct`` (one fixed mapping,
     # ``translate(content)``, e.g. CycleGAN). Empty: the method does not translate.
     translate_modes: ClassVar[tuple[str, ...]] = ()
+    # What the method does (``TASKS``): ``few_shot`` (unseen classes from K images), ``many_class`` (into
+    # any of its classes), ``two_domain`` (one domain into another), ``paired`` (from paired data).
+    # ``i2ikit eval`` picks its protocol from it and ``i2ikit models`` lists it. Empty: no translation.
+    tasks: ClassVar[tuple[str, ...]] = ()
     # The part slots (``i2ikit.parts.PartSlot``) by recipe key, each with the official part as its default,
     # e.g. ``{"discriminator": PartSlot("discriminator", "funit_patch", labels=True), "gan_loss": ...}``.
     # The recipe validator and ``i2ikit.build`` check the specs given for them; ``build_part`` builds one.

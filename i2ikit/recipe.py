@@ -112,7 +112,8 @@ class EvalConfig:
     """Target classes: ``{type: <dataset>, ...}`` (e.g. the held-out classes)."""
     content: dict[str, Any] | None = None
     """Source-class content images; default: the training data."""
-    protocol: Literal["few_shot", "many_class", "two_domain"] = "few_shot"
+    protocol: Literal["few_shot", "many_class", "two_domain"] | None = None
+    """Default: the method's task (``Method.tasks``)."""
     k: list[int] = field(default_factory=lambda: [1])
     metrics: list[str] = field(default_factory=lambda: ["mfid"])
     metric_options: dict[str, Any] = field(default_factory=dict)
@@ -447,6 +448,13 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
                 registry.get("metric", name)
             except KeyError as exc:
                 raise RecipeError(f"{where}: eval.metrics: {exc}") from None
+        tasks = [t for t in (getattr(method_cls, "tasks", ()) or ()) if t in ("few_shot", "many_class", "two_domain")]
+        if eval_cfg.protocol is None and tasks:
+            eval_cfg.protocol = tasks[0]
+        if eval_cfg.protocol not in tasks:
+            raise RecipeError(f"{where}: eval.protocol: method {method['name']!r} cannot be evaluated with the "
+                              f"{eval_cfg.protocol or 'default'} protocol; its protocol is "
+                              f"{' or '.join(tasks) or '(none: it does not translate)'}")
     train_cfg = _build_dataclass(TrainConfig, data.get("train") or {}, f"{where}: train")
     if train_cfg.eval_every is not None and eval_cfg is None:
         raise RecipeError(f"{where}: train.eval_every is set but the recipe has no `eval:` section saying what to evaluate")

@@ -105,6 +105,10 @@ RECIPE_CASES = {
     "bad on_bad_image": ({"data": {"on_bad_image": "maybe"}}, ["data.on_bad_image", "'maybe'", "skip"]),
     "missing base": ({"base": "nonexistent_base.yaml"}, ["nonexistent_base.yaml", "does not exist"]),
     "bad mixed precision": ({"train": {"mixed_precision": "fp8"}}, ["train.mixed_precision", "'fp8'"]),
+    "eval protocol of another task": ({"eval": {"targets": {"type": "image_folder", "root": "held_out"}, "protocol": "two_domain"}},
+                                      ["eval.protocol", "'funit'", "two_domain", "its protocol is few_shot"]),
+    "unknown part key": ({"method": {"discriminator": {"n_res_blk": 4}}}, ["method.discriminator", "'funit_patch'",
+                                                                         "unknown key 'n_res_blk'", "n_res_blks"]),
 }
 
 

@@ -309,6 +309,9 @@ def test_parts_command_lists_kind_keywords_defaults_and_plugin() -> None:
     assert only.returncode == 0 and {line.split()[0] for line in only.stdout.splitlines() if not line.startswith(" ")} == {"gan_loss"}
     missing = run_cli(["-m", "i2ikit.cli", "parts", "nothing*"])
     assert missing.returncode == 1 and "kinds: encoder, generator, discriminator, gan_loss" in missing.stderr
+    models = run_cli(["-m", "i2ikit.cli", "models"])  # each method with the tasks it declares
+    rows = {line.split()[0]: line.split()[3] for line in models.stdout.splitlines()}
+    assert (rows["funit"], rows["deepi2i"], rows["gpunit"]) == ("few_shot", "many_class", "two_domain")
     typo = run_cli(["-m", "i2ikit.cli", "parts", "--kind", "discriminatr"])
     assert typo.returncode == 2 and "invalid choice" in typo.stderr and "Traceback" not in typo.stderr
 

@@ -32,9 +32,8 @@ def content_labels_for(source: Any) -> list[int] | None:
         return None
 
 
-# The translation each protocol drives (Method.translate_modes).
-PROTOCOL_MODES = {"few_shot": ("class_images",), "many_class": ("target_class",),
-                  "two_domain": ("style", "num_styles", "direct")}
+# The evaluation protocol of each task a method declares (Method.tasks); "paired" has none yet.
+PROTOCOLS = ("few_shot", "many_class", "two_domain")
 
 
 def eval_commands() -> dict[str, tuple[str, Callable[[list[str]], int]]]:
@@ -82,7 +81,8 @@ def parser(commands: dict[str, tuple[str, Callable[[list[str]], int]]] | None = 
     p.add_argument("--content", default=None, help="source-class content images (default: --data)")
     p.add_argument("--content-classes", nargs="+", default=None, metavar="CLASS",
                    help="only these classes of --content (e.g. cat of AFHQ val)")
-    p.add_argument("--protocol", choices=["few_shot", "many_class", "two_domain"], default="few_shot")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help="default: the model's task (its method's `tasks`: few_shot, many_class or two_domain)")
     p.add_argument("--k", type=int, nargs="+", default=[1, 5], help="class images per target class (few_shot)")
     p.add_argument("--metrics", nargs="+", default=["accuracy", "mfid", "mkid"])
     p.add_argument("--classifier", default=None, help="style/class classifier folder for translation accuracy")
@@ -134,12 +134,16 @@ def run_eval(args: argparse.Namespace) -> int:
         os.environ["I2IKIT_WEIGHTS"] = args.weights
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = load_model(args.model, args.method).to(device)
-    needs = PROTOCOL_MODES[args.protocol]
-    modes = tuple(getattr(model, "translate_modes", ()) or ())
-    if not set(needs) & set(modes):
-        fits = [p for p, m in PROTOCOL_MODES.items() if set(m) & set(modes)]
-        raise ConfigError(f"--protocol {args.protocol}: a {getattr(model, 'method_name', type(model).__name__)} model "
-                          f"cannot be evaluated this way; its protocol is {' or '.join(fits) or '(none: it does not translate)'}")
+    fits = [t for t in (getattr(model, "tasks", ()) or ()) if t in PROTOCOLS]
+    name = getattr(model, "method_name", type(model).__name__)
+    if args.protocol is None:
+        if not fits:
+            raise ConfigError(f"--model {args.model}: a {name} model declares no task i2ikit eval has a protocol for "
+                              f"(its tasks: {', '.join(getattr(model, 'tasks', ()) or ()) or 'none: it does not translate'})")
+        args.protocol = fits[0]
+    elif args.protocol not in fits:
+        raise ConfigError(f"--protocol {args.protocol}: a {name} model cannot be evaluated this way; its protocol is "
+                          f"{' or '.join(fits) or '(none: it does not translate)'}")
     size = args.image_size
     if size is None and Path(args.model).is_dir():
         size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")

@@ -188,6 +188,7 @@ class DeepI2I(Method):
     # ``source`` only feeds images to translate and may show a single class.
     min_classes = {"real": 2}
     translate_modes = ("target_class",)
+    tasks = ("many_class",)
     # G, D and E are built with the method's BigGAN settings (each part gets those its constructor takes);
     # a BigGAN folder (biggan=) initialises the official parts only.
     _BIGGAN = ("resolution", "ch", "num_classes", "attention", "sn_eps", "feature_sizes", "init")

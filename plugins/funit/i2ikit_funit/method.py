@@ -58,6 +58,7 @@ class FUNIT(Method):
     # FUNIT translates between classes: both streams must show at least two.
     min_classes = {"content": 2, "class": 2}
     translate_modes = ("class_images",)
+    tasks = ("few_shot",)
     parts = {
         "generator": PartSlot("generator", "funit_generator", "content and class encoders, MLP, AdaIN decoder; built "
                               "with the method's widths", requires=("encode_content", "encode_class", "decode"),

@@ -173,6 +173,7 @@ class GPUNIT(Method):
     # Each stream is one domain: a single class per stream is the normal case.
     min_classes = {"source": 1, "target": 1}
     translate_modes = ("style", "num_styles")
+    tasks = ("two_domain",)
     parts = {
         "encoder": PartSlot("encoder", "gpunit_content_encoder", "the frozen Stage-I content encoder (its file: "
                             "content_encoder)", supplies=("nef", "input_size", "init")),

@@ -88,6 +88,7 @@ class CycleGAN(Method):
     data_streams = ("source", "target")
     min_classes = {"source": 1, "target": 1}  # a stream is a domain; its labels are not used
     translate_modes = ("direct",)  # translate(content): source -> target, nothing to choose
+    tasks = ("two_domain",)  # i2ikit eval: the two-domain protocol
     parts = {
         "generator": PartSlot("generator", "resnet_generator", "both generators (source->target, target->source)"),
         "discriminator": PartSlot("discriminator", "patchgan", "one per domain; no class labels"),
