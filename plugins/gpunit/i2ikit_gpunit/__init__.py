@@ -4,8 +4,9 @@ Provides the networks (Stage-I content encoder and prior-distillation auto-encod
 with dynamic skip connections, discriminator, latent sampler), loading of the official checkpoint files
 (``content_encoder.pt`` and the task files ``{'g_ema', 'sampler'}``), the inference functions, and the
 two training methods: ``gpunit_prior`` (Stage I, prior distillation, data type ``gpunit_prior_images``)
-and ``gpunit`` (Stage II, translation). Also registers the encoder ``gpunit_content_encoder``, the
-generator ``gpunit_generator`` and the discriminator ``gpunit_discriminator``.
+and ``gpunit`` (Stage II, translation). Also registers the parts they are built from: the encoder
+``gpunit_content_encoder``, the generators ``gpunit_prior_autoencoder`` (Stage I) and ``gpunit_generator``
+(Stage II), and the discriminator ``gpunit_discriminator``.
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ __all__ = [
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("encoder", "gpunit_content_encoder", ContentEncoder)
     register("generator", "gpunit_generator", Generator)
+    register("generator", "gpunit_prior_autoencoder", PriorAutoEncoder)
     register("discriminator", "gpunit_discriminator", Discriminator)
     register("method", "gpunit", GPUNIT)
     register("method", "gpunit_prior", GPUNITPrior)

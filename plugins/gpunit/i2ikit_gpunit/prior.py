@@ -37,6 +37,7 @@ from i2ikit.errors import CheckpointError, ConfigError, MissingFileError
 from i2ikit.method import Batch, Losses, Method, TrainStep
 from i2ikit.checkpoint_files import load_state_dict_checked, read_safetensors
 from i2ikit.nn import NetworkView, eval_mode
+from i2ikit.parts import PartSlot
 
 from . import __version__
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
@@ -93,6 +94,9 @@ class GPUNITPrior(Method):
     # ``unpaired`` may be one class (the domain classifier then learns nothing, the auto-encoder still does).
     min_classes = {"unpaired": 1, "paired": 2}
     translate_modes = ()  # Stage I trains the content encoder; Stage II (``gpunit``) translates
+    parts = {"autoencoder": PartSlot("generator", "gpunit_prior_autoencoder", "content/style encoders, the decoder "
+                                     "of image and mask, the domain classifier", requires=("encode", "decode", "classify"),
+                                     supplies=("nf", "ncls", "noise", "input_size", "embed_dim", "init"))}
     constraints = {
         # A power of two >= 128 (the domain classifier needs a 4 x 4 content code); checked exactly when built.
         "img_size": OneOf(IMG_SIZES),
@@ -130,6 +134,7 @@ class GPUNITPrior(Method):
         betas: tuple[float, float] = (0.9, 0.999),
         vgg_weights: str | None = None,
         init_from: str | None = None,
+        autoencoder: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if img_size < 128 or img_size & (img_size - 1):
@@ -143,8 +148,8 @@ class GPUNITPrior(Method):
         self.lambda_reg, self.lambda_class = float(lambda_reg), float(lambda_class)
         self.lr, self.betas = float(lr), (float(betas[0]), float(betas[1]))
         self.vgg_weights = vgg_weights  # resolved at the first step, so an export rebuilds without it
-        self.autoencoder = PriorAutoEncoder(nf, num_classes, noise, input_size=img_size, embed_dim=embed_dim,
-                                            init="kaiming")
+        self.autoencoder = self.build_part("autoencoder", autoencoder, nf=nf, ncls=num_classes, noise=noise,
+                                           input_size=img_size, embed_dim=embed_dim, init="kaiming")
         if init_from is not None:
             self._init_from(init_from)
         self._view = NetworkView(self.autoencoder, fn=prior_training_forward)
