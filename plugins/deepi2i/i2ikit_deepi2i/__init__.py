@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import i2ikit
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-from .networks import (  # noqa: E402
+from .networks import (
     DEFAULT_FEATURE_SIZES,
     DEFAULT_FEATURE_WEIGHTS,
     Adaptor,
@@ -26,9 +26,9 @@ from .networks import (  # noqa: E402
     injection_channels,
     translate,
 )
-from .data import HDF5Images, official_class_order, read_class_index, write_hdf5  # noqa: E402
-from .method import DeepI2I, feature_reconstruction_loss  # noqa: E402
-from .official import (  # noqa: E402
+from .data import HDF5Images, official_class_order, read_class_index, write_hdf5
+from .method import DeepI2I, feature_reconstruction_loss
+from .official import (
     infer_discriminator_config,
     infer_generator_config,
     load_biggan_weights,

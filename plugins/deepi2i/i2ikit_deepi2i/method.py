@@ -47,7 +47,7 @@ from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
 from i2ikit.checkpoint_files import load_checkpoint_file
 from i2ikit.nn import NetworkView
 
-from . import __version__
+from ._version import __version__
 from .networks import (
     DEFAULT_FEATURE_SIZES,
     Adaptor,

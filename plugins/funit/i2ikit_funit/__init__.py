@@ -8,11 +8,11 @@ from typing import Any, Callable
 
 import i2ikit
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-from .method import FUNIT  # noqa: E402  (needs __version__)
-from .networks import FewShotGen, GPPatchMcResDis  # noqa: E402
-from .official import load_official, to_official, to_official_dis  # noqa: E402
+from .method import FUNIT
+from .networks import FewShotGen, GPPatchMcResDis
+from .official import load_official, to_official, to_official_dis
 
 __all__ = ["__version__", "FUNIT", "FewShotGen", "GPPatchMcResDis", "load_official", "to_official", "to_official_dis"]
 

@@ -23,7 +23,7 @@ from i2ikit.method import Batch, EMASpec, Losses, Method, TrainStep
 from i2ikit.nn import eval_mode, init_weights as core_init_weights
 from i2ikit.parts import PartSlot, check_discriminator_output
 
-from . import __version__
+from ._version import __version__
 
 __all__ = ["FUNIT", "init_weights", "INIT_TYPES"]
 

@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import i2ikit
 
-__version__ = "0.1.0"
+from ._version import __version__
 
-from .networks import (  # noqa: E402
+from .networks import (
     AdaResnetBlock,
     ContentEncoder,
     DisResBlock,
@@ -36,7 +36,7 @@ from .networks import (  # noqa: E402
     sample_styles,
     translate,
 )
-from .official import (  # noqa: E402
+from .official import (
     infer_content_encoder_config,
     infer_generator_config,
     load_content_encoder,
@@ -47,11 +47,11 @@ from .official import (  # noqa: E402
     save_content_encoder,
     save_translation_model,
 )
-from .method import GPUNIT  # noqa: E402
-from .arcface import IDLoss, IRSE50, load_ir_se50  # noqa: E402
-from .prior import GPUNITPrior  # noqa: E402
-from .sampler_fit import collect_style_codes, fit_sampler, mitigate_style_bias, nearest_indices  # noqa: E402
-from .prior_data import PriorImages  # noqa: E402
+from .method import GPUNIT
+from .arcface import IDLoss, IRSE50, load_ir_se50
+from .prior import GPUNITPrior
+from .sampler_fit import collect_style_codes, fit_sampler, mitigate_style_bias, nearest_indices
+from .prior_data import PriorImages
 
 __all__ = [
     "__version__",

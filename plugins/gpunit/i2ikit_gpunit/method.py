@@ -47,7 +47,7 @@ from i2ikit.method import Batch, EMASpec, ExportData, Losses, Method, TrainStep
 from i2ikit.nn import NetworkView, eval_mode
 from i2ikit.parts import PartSlot, probe_discriminator
 
-from . import __version__
+from ._version import __version__
 from .networks import Generator, Sampler, translate as _translate
 from .official import (
     infer_content_encoder_config,

@@ -39,7 +39,7 @@ from i2ikit.checkpoint_files import load_state_dict_checked, read_safetensors
 from i2ikit.nn import NetworkView, eval_mode
 from i2ikit.parts import PartSlot
 
-from . import __version__
+from ._version import __version__
 from .losses import LazyLoss, VGGPerceptualLoss, resolve_vgg19
 from .networks import PriorAutoEncoder
 from .official import load_prior_autoencoder, read_checkpoint, save_content_encoder

@@ -30,7 +30,7 @@ from i2ikit.errors import ConfigError
 from i2ikit.losses import GANLoss
 from i2ikit.parts import DiscriminatorOutput
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 class LSGANLoss(GANLoss):
@@ -81,7 +81,7 @@ class PatchGANDiscriminator(nn.Module):
         return DiscriminatorOutput(logits[torch.arange(x.shape[0], device=x.device), y], [feat])
 
 
-from .cyclegan import CycleGAN, ResnetGenerator  # noqa: E402  (needs __version__)
+from .cyclegan import CycleGAN, ResnetGenerator  # noqa: E402  (after the parts it registers beside it)
 
 
 @i2ikit.hookimpl

@@ -23,7 +23,7 @@ from i2ikit.method import Batch, Losses, Method, TrainStep
 from i2ikit.nn import NetworkView, eval_mode
 from i2ikit.parts import PartSlot
 
-from . import __version__
+from ._version import __version__
 
 
 # ---- a part: the ResNet generator (registered as generator "resnet_generator") ------------------------
