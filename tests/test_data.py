@@ -439,3 +439,23 @@ def test_sampled_dataset_propagates_image_errors(tmp_path: Path, tree) -> None:
             next(loader)
     finally:
         loader.close()
+
+
+def test_one_way_to_build_a_dataset_from_a_recipe_entry_or_a_command_line_spec(tmp_path) -> None:
+    """Recipes, ``i2ikit eval --data`` and ``i2ikit data check`` all go through build_dataset, so a plugin's
+    dataset type (here DeepI2I's ``hdf5``) works on the command line as ``TYPE:VALUE``."""
+    from conftest import make_image_folder
+    from i2ikit.data import build_dataset
+    from i2ikit_deepi2i import write_hdf5
+
+    folder = make_image_folder(tmp_path / "images", classes=2, per_class=2, size=16)
+    file = tmp_path / "tiny.hdf5"
+    write_hdf5(build_dataset(str(folder)), file, size=16)
+    from_cli = build_dataset(f"hdf5:{file}")
+    from_recipe = build_dataset({"type": "hdf5", "path": str(file)})
+    assert type(from_cli).__name__ == type(from_recipe).__name__ == "HDF5Images" and len(from_cli) == len(from_recipe) == 4
+    assert sorted(from_cli.labels) == [0, 0, 1, 1]
+    with pytest.raises(DataSourceError, match=r"data\.train: .*needs a `type:`"):
+        build_dataset({"root": "x"}, "data.train")
+    with pytest.raises(Exception, match="--data: .*no such folder"):
+        build_dataset(str(tmp_path / "missing"), "--data")

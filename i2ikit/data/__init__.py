@@ -21,6 +21,7 @@ from .sources import (
     HFImages,
     ImageFolder,
     LabeledImages,
+    build_dataset,
     build_source,
 )
 from .transforms import EvalTransform, TestTransform, TrainTransform
@@ -41,6 +42,7 @@ __all__ = [
     "TestTransform",
     "TrainTransform",
     "aug_seed_at",
+    "build_dataset",
     "build_source",
     "epoch_permutation",
     "load_item",

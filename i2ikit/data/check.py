@@ -656,7 +656,7 @@ def check_recipe(recipe: Any, *, num_workers: int | None = None, progress: bool 
     built and decoded once (with the largest data.crop of the recipes that use it). ``num_workers``
     defaults to the recipe's data.num_workers."""
     from ..plugins import get_registry
-    from ..train.trainer import build_source
+    from .sources import build_dataset
 
     workers = int(recipe.data.num_workers if num_workers is None else num_workers)
     unique: dict[str, tuple[dict[str, Any], list[str], int]] = {}
@@ -671,7 +671,7 @@ def check_recipe(recipe: Any, *, num_workers: int | None = None, progress: bool 
     registry = get_registry()
     cache: dict = {}
     for spec, roles, crop in unique.values():
-        source = build_source(spec)
+        source = build_dataset(spec)
         factory = registry.get("dataset", spec["type"]).obj
         report.sources.append(check_source(
             source, crop=crop, num_workers=workers, progress=progress, desc=f"checking {roles[0]}", roles=roles,
@@ -765,11 +765,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _spec_source(target: str) -> tuple[LabeledImages, bool]:
-    from .spec import parse_data_spec, registered_spec
+    from .sources import build_dataset
+    from .spec import registered_spec
 
-    source = parse_data_spec(target)
+    source = build_dataset(target)
     registered = registered_spec(target)
-    if registered is not None:  # TYPE:SPLIT (e.g. glyphs:train): whether that dataset type takes `exclude`
+    if registered is not None:  # TYPE:VALUE (e.g. glyphs:train): whether that dataset type takes `exclude`
         from ..plugins import get_registry
 
         return source, _takes_exclude(get_registry().get("dataset", registered[0]).obj)

@@ -10,7 +10,7 @@ import abc
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from PIL import Image
 
@@ -425,6 +425,34 @@ SOURCE_TYPES: dict[str, type[LabeledImages]] = {
     "file_list": FileList,
     "hf": HFImages,
 }
+
+
+def build_dataset(spec: str | Mapping[str, Any], where: str | None = None) -> LabeledImages:
+    """The one way to build a dataset from what a user wrote: a recipe entry ``{type: ..., <options>}`` (any
+    dataset type the registry holds: the core's, a plugin's) or a command-line spec string
+    (:func:`i2ikit.data.spec.parse_data_spec`: a folder, ``hf:``, ``list:``, ``TYPE:VALUE``). ``where``
+    (a recipe key such as ``data.train``) is named in its errors."""
+    from ..errors import UserError, with_context
+
+    try:
+        if isinstance(spec, str):
+            from .spec import parse_data_spec
+
+            return parse_data_spec(spec)
+        options = dict(spec)
+        if "type" not in options:
+            raise DataSourceError(f"a dataset needs a `type:` (one of: {', '.join(_registered_types())}), got {dict(spec)!r}")
+        return build_source(options.pop("type"), **options)
+    except UserError as exc:
+        if where is None:
+            raise
+        raise with_context(exc, f"{where}: ") from None
+
+
+def _registered_types() -> list[str]:
+    from ..plugins import get_registry
+
+    return get_registry().names("dataset")
 
 
 def build_source(type: str, **kwargs: Any) -> LabeledImages:

@@ -3,8 +3,9 @@
 - ``path/to/folder``: ``image_folder`` (``root/<class>/*``)
 - ``hf:path``: a local Hugging Face dataset (``save_to_disk`` folder or ``imagefolder`` layout)
 - ``list:root:list_file``: an official FUNIT list file
-- ``TYPE:SPLIT``: a dataset type that a plugin registers, built as ``{type: TYPE, split: SPLIT}``
-  (e.g. ``glyphs:train`` / ``glyphs:test`` from the glyphs plugin); ``TYPE:`` takes the type's defaults
+- ``TYPE:VALUE``: a dataset type that a plugin registers, with VALUE as its first argument:
+  ``glyphs:test`` is ``{type: glyphs, split: test}``, ``hdf5:ILSVRC128.hdf5`` is ``{type: hdf5, path:
+  ILSVRC128.hdf5}``; ``TYPE:`` takes the type's defaults
 """
 from __future__ import annotations
 
@@ -19,15 +20,25 @@ _TYPE_SPEC = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(.*)", re.DOTALL)
 
 
 def registered_spec(spec: str) -> tuple[str, dict[str, Any]] | None:
-    """``(type, options)`` when ``spec`` is ``TYPE:SPLIT`` naming a dataset type a plugin registers, else None."""
+    """``(type, options)`` when ``spec`` is ``TYPE:VALUE`` naming a dataset type a plugin registers (VALUE is
+    its first argument), else None."""
     m = _TYPE_SPEC.fullmatch(spec)
     if m is None or m.group(1) in ("hf", "list") or m.group(1) in SOURCE_TYPES or len(m.group(1)) < 2:
         return None  # one letter: a Windows drive (C:\data)
     from ..plugins import get_registry  # lazy: the registry loads plugins, which import this package
 
-    if ("dataset", m.group(1)) not in get_registry():
+    registry = get_registry()
+    if ("dataset", m.group(1)) not in registry:
         return None
-    return m.group(1), ({"split": m.group(2)} if m.group(2) else {})
+    if not m.group(2):
+        return m.group(1), {}
+    import inspect
+
+    params = [p for p in inspect.signature(registry.get("dataset", m.group(1)).obj).parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not params:
+        raise ConfigError(f"data spec {spec!r}: dataset type {m.group(1)!r} takes no arguments; write {m.group(1)}:")
+    return m.group(1), {params[0].name: m.group(2)}
 
 
 def parse_data_spec(spec: str) -> LabeledImages:
@@ -46,6 +57,6 @@ def parse_data_spec(spec: str) -> LabeledImages:
     if not Path(spec).exists():
         raise MissingFileError(
             f"data spec {spec!r}: no such folder. Use a folder of class sub-folders, hf:<path>, list:<root>:<file> "
-            "or TYPE:SPLIT for a registered dataset type (e.g. glyphs:train|test; `i2ikit models --kind dataset` lists them)"
+            "or TYPE:VALUE for a registered dataset type (e.g. glyphs:train|test, hdf5:<file>; `i2ikit models --kind dataset` lists them)"
         )
     return ImageFolder(spec)

@@ -591,10 +591,10 @@ def content_labeled(source: ImageFolder, labels_file: str | os.PathLike | None =
 
 def _source_from_spec(spec: str, labels: str) -> LabeledImages:
     """``--data``: an image folder root/<class>/*, or whatever else the shared data-spec parser knows
-    (``hf:``, ``list:``, ``TYPE:SPLIT`` for a registered dataset type such as ``glyphs:train``)."""
-    from ..data.spec import parse_data_spec
+    (``hf:``, ``list:``, ``TYPE:VALUE`` for a registered dataset type such as ``glyphs:train`` or ``hdf5:<file>``)."""
+    from ..data import build_dataset
 
-    source: LabeledImages = parse_data_spec(spec)
+    source: LabeledImages = build_dataset(spec, "--data")
     if labels == "content":
         if not isinstance(source, ImageFolder) or not (source.root.parent / "content_labels.json").is_file():
             raise DataSourceError(

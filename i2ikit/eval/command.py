@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ..data.spec import parse_data_spec
+from ..data import build_dataset
 from ..errors import ConfigError
 
 
@@ -147,8 +147,8 @@ def run_eval(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and Path(args.model).is_dir():
         size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")
-    targets = parse_data_spec(args.data)
-    content = parse_data_spec(args.content) if args.content else targets
+    targets = build_dataset(args.data, "--data")
+    content = build_dataset(args.content, "--content") if args.content else targets
     if args.content_classes:
         content = content.subset(args.content_classes)
     if args.data_classes:

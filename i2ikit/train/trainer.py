@@ -23,7 +23,7 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from ..api import build
-from ..data import DataSourceError, EvalTransform, TrainTransform, make_stream_loader, stable_hash
+from ..data import DataSourceError, EvalTransform, TrainTransform, build_dataset, make_stream_loader, stable_hash
 from ..data.sampling import DataReporter, load_item_noted
 from ..errors import ConfigError, MissingFileError, TrainingDiverged, UserError, with_context
 from ..method import ExportData, Method
@@ -33,12 +33,6 @@ from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
 from .ema import update_ema
 from .samples import save_grid
-
-
-def build_source(spec: Mapping[str, Any]):
-    spec = dict(spec)
-    cls = get_registry().get("dataset", spec.pop("type")).obj
-    return cls(**spec)
 
 
 def _trackers(value: str | list[str] | None) -> list[str] | None:
@@ -65,11 +59,8 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def open_dataset(spec: Mapping[str, Any], where: str) -> Any:
-    """:func:`build_source` with the recipe key (``data.train``, ...) named in its errors."""
-    try:
-        return build_source(spec)
-    except UserError as exc:
-        raise with_context(exc, f"{where}: ") from None
+    """A recipe's dataset (:func:`i2ikit.data.build_dataset`), the recipe key (``data.train``, ...) named in its errors."""
+    return build_dataset(spec, where)
 
 
 def stream_sources(recipe: Recipe, train: Any, streams: tuple[str, ...]) -> dict[str, Any]:
@@ -358,8 +349,8 @@ class Trainer:
         from ..eval.runner import EvalSettings, evaluate
 
         if not hasattr(self, "_eval_sources"):
-            targets = build_source(spec.targets)
-            content = build_source(spec.content) if spec.content else self.train_source
+            targets = build_dataset(spec.targets, "eval.targets")
+            content = build_dataset(spec.content, "eval.content") if spec.content else self.train_source
             self._eval_sources = (content, targets)
         content, targets = self._eval_sources
         self.prepare_inference()

@@ -73,14 +73,14 @@ class PriorImages(ImageFolder):
             raise DataSourceError("gpunit_prior_images: give exactly one of `root` (a folder of class folders) or "
                                   "`dataset` (a registered image-folder dataset spec, e.g. {type: glyphs})")
         if dataset is not None:
-            from i2ikit.plugins import get_registry
+            from i2ikit.data import build_dataset
 
             spec = dict(dataset)
             ignored = sorted(set(spec) & {"per_class", "exclude", "classes"})
             if ignored:
                 raise DataSourceError(f"gpunit_prior_images: give {ignored} to gpunit_prior_images itself, not inside "
                                       f"`dataset` (only the folder of {spec.get('type')!r} is used)")
-            inner = get_registry().get("dataset", spec.pop("type")).obj(**spec)
+            inner = build_dataset(spec, "gpunit_prior_images: dataset")
             if not isinstance(inner, ImageFolder):
                 raise DataSourceError(f"gpunit_prior_images: dataset {dataset!r} is not an image folder")
             root = str(inner.root)
