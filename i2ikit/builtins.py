@@ -12,6 +12,9 @@ from .losses import HingeLoss, NonSaturatingLoss
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("gan_loss", "hinge", HingeLoss)
     register("gan_loss", "nonsaturating", NonSaturatingLoss)
+    from .discriminators import MultiScaleDiscriminator
+
+    register("discriminator", "multiscale", MultiScaleDiscriminator)
     from .data import registry_entries as data_entries
     from .eval import registry_entries as metric_entries
 

@@ -192,6 +192,9 @@ def check_part_spec(slot: PartSlot, spec: Spec, where: str, *, supplied: Mapping
             raise ConfigError(f"{where}: discriminator {name!r} ignores class labels, but this method learns its "
                               "target classes through its discriminator's labels; choose a class-conditional one "
                               f"(labels 'required' or 'optional'), e.g. {slot.default!r}")
+    nested = getattr(cls, "check_spec", None)
+    if callable(nested):  # a part holding parts of its own (e.g. the multi-scale wrapper) checks their specs
+        nested(kwargs, f"{where} ({slot.kind} {name!r})")
     missing = [m for m in slot.requires if not callable(getattr(cls, m, None))]
     if missing:
         raise ConfigError(f"{where}: {slot.kind} {name!r} cannot serve here: this method calls its "
