@@ -216,7 +216,8 @@ def test_registration_hook() -> None:
     assert registry.get("discriminator", "gpunit_discriminator").obj is Discriminator
     assert registry.get("method", "gpunit_prior").obj.__name__ == "GPUNITPrior"
     assert registry.get("dataset", "gpunit_prior_images").obj.__name__ == "PriorImages"
-    assert len(list(registry.entries(plugin="gpunit"))) == 6
+    assert registry.get("generator", "gpunit_prior_autoencoder").obj is PriorAutoEncoder
+    assert len(list(registry.entries(plugin="gpunit"))) == 7
     assert i2ikit_gpunit.__version__ == "0.1.0"
 
 
