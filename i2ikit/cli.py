@@ -248,18 +248,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def data_commands() -> dict[str, tuple[str, Any]]:
     """``{name: (plugin, main)}`` from every plugin's ``i2ikit_data_commands`` hook (the first plugin
     loaded, the core first, keeps a name; a plugin whose hook fails is skipped)."""
-    from .plugins import get_plugin_manager
+    from .plugins import commands
 
-    found: dict[str, tuple[str, Any]] = {}
-    for impl in get_plugin_manager().hook.i2ikit_data_commands.get_hookimpls():
-        try:
-            commands = impl.function() or {}
-        except Exception as exc:  # a broken plugin must not take the other commands down
-            print(f"warning: plugin {impl.plugin_name}: i2ikit_data_commands failed: {exc}", file=sys.stderr)
-            continue
-        for name, fn in commands.items():
-            found.setdefault(name, (impl.plugin_name, fn))
-    return found
+    return commands("i2ikit_data_commands")
 
 
 def cmd_data(argv: list[str]) -> int:

@@ -151,6 +151,24 @@ def plugin_infos() -> list[PluginInfo]:
     return list(_state["infos"].values())
 
 
+def commands(hook: str) -> dict[str, tuple[str, Any]]:
+    """``{name: (plugin, main)}`` from every plugin's implementation of a commands hook
+    (``i2ikit_data_commands``, ``i2ikit_eval_commands``): the first plugin loaded, the core first, keeps a
+    name; a plugin whose hook fails is skipped with a warning on stderr."""
+    import sys
+
+    found: dict[str, tuple[str, Any]] = {}
+    for impl in getattr(get_plugin_manager().hook, hook).get_hookimpls():
+        try:
+            provided = impl.function() or {}
+        except Exception as exc:  # a broken plugin must not take the other commands down
+            print(f"warning: plugin {impl.plugin_name}: {hook} failed: {exc}", file=sys.stderr)
+            continue
+        for name, fn in provided.items():
+            found.setdefault(name, (impl.plugin_name, fn))
+    return found
+
+
 def recipe_dirs() -> list[str]:
     dirs: list[str] = []
     for result in get_plugin_manager().hook.i2ikit_recipe_dirs():

@@ -39,18 +39,9 @@ PROTOCOLS = ("few_shot", "many_class", "two_domain")
 def eval_commands() -> dict[str, tuple[str, Callable[[list[str]], int]]]:
     """``{name: (plugin, main)}`` from every plugin's ``i2ikit_eval_commands`` hook (the first plugin
     loaded, the core first, keeps a name; a plugin whose hook fails is skipped with a warning)."""
-    from ..plugins import get_plugin_manager
+    from ..plugins import commands
 
-    found: dict[str, tuple[str, Callable[[list[str]], int]]] = {}
-    for impl in get_plugin_manager().hook.i2ikit_eval_commands.get_hookimpls():
-        try:
-            commands = impl.function() or {}
-        except Exception as exc:  # a broken plugin must not take the other commands down
-            print(f"warning: plugin {impl.plugin_name}: i2ikit_eval_commands failed: {exc}", file=sys.stderr)
-            continue
-        for name, fn in commands.items():
-            found.setdefault(name, (impl.plugin_name, fn))
-    return found
+    return commands("i2ikit_eval_commands")
 
 
 def commands_epilog(commands: dict[str, tuple[str, Callable[[list[str]], int]]]) -> str:
