@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .hookspecs import hookimpl
-from .losses import HingeLoss, NonSaturatingLoss
+from .losses import HingeLoss, LSGANLoss, NonSaturatingLoss
 
 
 @hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("gan_loss", "hinge", HingeLoss)
     register("gan_loss", "nonsaturating", NonSaturatingLoss)
-    from .discriminators import MultiScaleDiscriminator
+    register("gan_loss", "lsgan", LSGANLoss)
+    from .discriminators import MultiScaleDiscriminator, PatchDiscriminator
 
     register("discriminator", "multiscale", MultiScaleDiscriminator)
+    register("discriminator", "munit_patch", PatchDiscriminator)
     from .data import registry_entries as data_entries
     from .eval import registry_entries as metric_entries
 

@@ -1,4 +1,5 @@
-"""Discriminator parts the core ships: the multi-scale wrapper (pix2pixHD, SPADE, MUNIT).
+"""Discriminator parts the core ships: the multi-scale wrapper (pix2pixHD, SPADE, MUNIT) and the MUNIT/UNIT
+patch discriminator run at each of its scales.
 
 ``multiscale`` runs copies of any registered discriminator on the image and on 2x, 4x, ... average-pooled
 versions of it (pix2pixHD's ``MultiscaleDiscriminator``), so a recipe writes::
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .constraints import at_least_one
+from .constraints import OneOf, at_least_one
+from .nn.blocks import NORMS_2D, PAD_TYPES, Conv2dBlock
 from .parts import DiscriminatorOutput, PartSlot, build_part, check_part_spec
 
 _INNER = PartSlot("discriminator", "", "the discriminator run at every scale", labels=True)
@@ -72,3 +74,35 @@ class MultiScaleDiscriminator(nn.Module):
         """Per-scale logits (each in its scale's own shape) of the last forward's concatenated ``logits``."""
         counts = [int(torch.tensor(s).prod()) if s else 1 for s in self._sizes]
         return [part.reshape(logits.shape[0], *s) for part, s in zip(logits.split(counts, dim=1), self._sizes)]
+
+
+class PatchDiscriminator(nn.Sequential):
+    """One scale of MUNIT's and UNIT's ``MsImageDis``: a 4x4 stride-2 conv of ``dim`` channels with LeakyReLU
+    0.2 and no norm, ``n_layer - 1`` more that double the width (norm ``norm``), then a bare 1x1 conv to one
+    logit map; reflect padding, a bias on every conv. ``forward(x, y=None)`` ignores labels.
+
+    As a plain ``Sequential`` its keys are those of one official scale (``0.conv.weight`` ... ``4.bias``), so
+    ``{name: multiscale, discriminator: munit_patch}`` holds ``scales.<s>.*`` where the official file holds
+    ``cnns.<s>.*``. ``dim`` 64, ``n_layer`` 4, ``norm`` ``none`` and ``activ`` ``lrelu`` are the official
+    configs' values.
+    """
+
+    labels = "unused"
+    constraints = {"dim": at_least_one, "n_layer": at_least_one, "norm": OneOf(NORMS_2D),
+                   "activ": OneOf(("relu", "lrelu", "tanh", "none")), "pad_type": OneOf(PAD_TYPES)}
+
+    def __init__(self, dim: int = 64, n_layer: int = 4, norm: str = "none", activ: str = "lrelu",
+                 pad_type: str = "reflect", input_dim: int = 3) -> None:
+        layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 4, 2, 1, norm="none", activation=activ, pad_type=pad_type,
+                                               inplace=True)]
+        for _ in range(n_layer - 1):
+            layers.append(Conv2dBlock(dim, dim * 2, 4, 2, 1, norm=norm, activation=activ, pad_type=pad_type, inplace=True))
+            dim *= 2
+        layers.append(nn.Conv2d(dim, 1, 1, 1, 0))
+        super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiscriminatorOutput:  # type: ignore[override]
+        layers = list(self)
+        for layer in layers[:-1]:
+            x = layer(x)
+        return DiscriminatorOutput(layers[-1](x), [x])

@@ -54,6 +54,29 @@ class NonSaturatingLoss(GANLoss):
         return F.softplus(-logits).mean()
 
 
+class LSGANLoss(GANLoss):
+    """Least-squares GAN loss (Mao et al. 2017), as MUNIT, UNIT and CycleGAN use: real -> 1, fake -> 0."""
+
+    def d_real(self, logits: torch.Tensor) -> torch.Tensor:
+        return (logits - 1).pow(2).mean()
+
+    def d_fake(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.pow(2).mean()
+
+    def g(self, logits: torch.Tensor) -> torch.Tensor:
+        return (logits - 1).pow(2).mean()
+
+
+def per_scale(loss: Callable[[torch.Tensor], torch.Tensor], dis: nn.Module, logits: torch.Tensor) -> torch.Tensor:
+    """``loss`` of a discriminator's last output, summed over its scales when it has several (the multi-scale
+    wrapper's :meth:`~i2ikit.discriminators.MultiScaleDiscriminator.split`), as MUNIT, UNIT, DRIT and pix2pixHD
+    weigh them: each scale's mean counts once, whatever its number of patches. A single-scale part: ``loss(logits)``."""
+    split = getattr(getattr(dis, "module", dis), "split", None)
+    if split is None:
+        return loss(logits)
+    return sum(loss(part) for part in split(logits))
+
+
 def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
     """R1 gradient penalty on real images (Mescheder et al. 2018) in FUNIT's exact form.
 
@@ -156,3 +179,65 @@ class VGGPerceptualLoss(nn.Module):
         for w, fx, fy in zip(self.layer_weights, self.feats(x), self.feats(y)):
             loss = loss + w * F.l1_loss(fx, fy.detach())
         return loss
+
+
+class Vgg16Relu53(nn.Module):
+    """MUNIT's and UNIT's ``Vgg16``: the 13 convs of VGG16 named ``conv1_1`` ... ``conv5_3`` (the keys of their
+    converted ``vgg16.weight`` file), ReLU after each, max-pools after relu1_2, relu2_2 and relu3_3 (none
+    after relu4_3); ``forward`` returns relu5_3 only."""
+
+    BLOCKS = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+    WIDTHS = (64, 128, 256, 512, 512)
+
+    def __init__(self) -> None:
+        super().__init__()
+        cin = 3
+        for (block, n), width in zip(self.BLOCKS, self.WIDTHS):
+            for k in range(1, n + 1):
+                setattr(self, f"conv{block}_{k}", nn.Conv2d(cin, width, 3, 1, 1))
+                cin = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block, n in self.BLOCKS:
+            for k in range(1, n + 1):
+                x = F.relu(getattr(self, f"conv{block}_{k}")(x))
+            if block <= 3:
+                x = F.max_pool2d(x, 2, 2)
+        return x
+
+
+class InstanceNormVGGLoss(nn.Module):
+    """MUNIT's and UNIT's domain-invariant perceptual loss: the mean squared difference of the instance-normalised
+    (affine off) relu5_3 features of :class:`Vgg16Relu53`, after the Caffe preprocessing (RGB -> BGR, [-1, 1]
+    -> [0, 255], minus the BGR means, no division). ``weights``: the official converted ``vgg16.weight`` (a
+    state dict with keys ``conv1_1.weight`` ...; read with ``weights_only=True``) or the same keys as
+    ``.safetensors``. Nothing is downloaded."""
+
+    BGR_MEAN = (103.939, 116.779, 123.680)
+
+    def __init__(self, weights: str | os.PathLike) -> None:
+        super().__init__()
+        from .checkpoint_files import load_checkpoint_file, load_state_dict_checked, read_safetensors
+
+        path = Path(weights)
+        if not path.is_file():
+            from .errors import MissingFileError
+
+            raise MissingFileError(
+                f"VGG16 weights {path} not found: the MUNIT/UNIT perceptual loss (vgg_w > 0) needs the official "
+                "vgg16.weight (models/vgg16.weight that their train.py converts from vgg16.t7; docs/weights.md), or set "
+                "vgg_w: 0 as the official edges2shoes and summer2winter configs do")
+        state = read_safetensors(path, "VGG16") if path.suffix == ".safetensors" else load_checkpoint_file(path)
+        self.vgg = Vgg16Relu53()
+        load_state_dict_checked(self.vgg, state, source=str(path), part="VGG16 (relu5_3)",
+                                hint="Give the vgg16.weight that MUNIT's or UNIT's train.py writes.")
+        self.vgg.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(self.BGR_MEAN).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flip(1) + 1) * 255 * 0.5 - self.mean
+
+    def forward(self, img: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        fi = F.instance_norm(self.vgg(self.preprocess(img)), eps=1e-5)
+        ft = F.instance_norm(self.vgg(self.preprocess(target)), eps=1e-5)
+        return ((fi - ft) ** 2).mean()

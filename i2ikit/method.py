@@ -174,6 +174,12 @@ class Method(nn.Module):
     def ema_specs(self) -> list[EMASpec]:
         return []
 
+    def lr_factor(self, optimizer: str, iteration: int) -> float:
+        """The learning-rate schedule: optimiser ``optimizer``'s lr at ``iteration`` (0-based) is its initial lr
+        times this factor (e.g. MUNIT's step decay, DRIT's linear decay). A pure function of the iteration, so a
+        resumed run follows the same schedule without any scheduler state; default: constant (1.0)."""
+        return 1.0
+
     def extra_state_modules(self) -> dict[str, nn.Module]:
         """Modules outside ``networks()`` whose state still changes in training (e.g. a frozen
         encoder's spectral-norm vectors); the trainer saves and restores them with the run state."""

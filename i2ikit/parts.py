@@ -68,7 +68,9 @@ class PartSlot:
     many-class method learns its classes through it). ``requires``: methods the part must have
     besides ``forward`` (e.g. FUNIT's generator: ``encode_content``, ``encode_class``, ``decode``).
     ``supplies``: keyword arguments the method hands the part itself (e.g. ``num_classes``), so a spec
-    may not set them.
+    may not set them. ``defaults``: the official keyword arguments of the default part, used when a spec
+    keeps the default part (e.g. MUNIT's ``multiscale`` with ``num_scales: 3`` of ``munit_patch``); a spec's
+    own keywords override them, and a spec naming another part starts from that part's defaults.
     """
 
     kind: str
@@ -78,6 +80,7 @@ class PartSlot:
     conditional: bool = False
     requires: tuple[str, ...] = field(default=())
     supplies: tuple[str, ...] = field(default=())
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
 # ---- contracts, checked at registration -------------------------------------------------------------
@@ -141,15 +144,17 @@ def parse_spec(slot: PartSlot, spec: Spec, where: str) -> tuple[str, dict[str, A
     """``(name, kwargs)`` of a slot's spec: ``None`` is the default part, a string names a part, a mapping
     is ``{name: ..., <kwargs>}`` (without ``name``: the default part). ``None`` kwargs are dropped."""
     if spec is None:
-        return slot.default, {}
+        spec = {}
     if isinstance(spec, str):
-        return spec, {}
+        spec = {"name": spec}
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: expected a {slot.kind} name or {{name: ..., <keyword arguments>}}, got {spec!r}")
     kwargs = {str(k): v for k, v in spec.items() if k != "name" and v is not None}
     name = spec.get("name", slot.default)
     if not isinstance(name, str):
         raise ConfigError(f"{where}.name: expected the name of a registered {slot.kind}, got {name!r}")
+    if name == slot.default:
+        kwargs = {**slot.defaults, **kwargs}
     return name, kwargs
 
 

@@ -158,7 +158,7 @@ class TinyPatchDis(nn.Module):
 
 @i2ikit.hookimpl
 def i2ikit_register(register):
-    register("gan_loss", "lsgan", LSGANLoss)
+    register("gan_loss", "tiny_lsgan", LSGANLoss)
     register("discriminator", "tiny_patch", TinyPatchDis)
 '''
 

@@ -57,7 +57,7 @@ def test_plugins_cli_lists_versions_and_parts():
 
 def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_site, monkeypatch):
     monkeypatch.syspath_prepend(str(third_party_site))
-    monkeypatch.setenv("I2IKIT_LOAD_PLUGINS", "funit,tinyparts,broken,clash,typo")  # not the template: it also has 'lsgan'
+    monkeypatch.setenv("I2IKIT_LOAD_PLUGINS", "funit,tinyparts,broken,clash,typo")
     with pytest.warns(UserWarning) as warned:
         reload_plugins()
     messages = [str(w.message) for w in warned]
@@ -66,7 +66,7 @@ def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_
     try:
         infos = {i.name: i for i in plugin_infos()}
         assert infos["tinyparts"].version == "9.9.9" and infos["tinyparts"].error is None
-        assert {(e.kind, e.name) for e in infos["tinyparts"].registered} == {("gan_loss", "lsgan"), ("discriminator", "tiny_patch")}
+        assert {(e.kind, e.name) for e in infos["tinyparts"].registered} == {("gan_loss", "tiny_lsgan"), ("discriminator", "tiny_patch")}
         assert "broken" in infos and "simulated missing dependency" in infos["broken"].error
         assert "'core'" in infos["clash"].error and "'clash'" in infos["clash"].error
         # a part that does not fit its kind's contract is refused by plugin and name, with the reason
@@ -87,7 +87,7 @@ def test_third_party_plugin_is_discovered_and_failures_are_isolated(third_party_
 def test_recipe_uses_third_party_loss_and_discriminator(third_party_site, tmp_path):
     data = make_image_folder(tmp_path / "data")
     recipe = tiny_recipe(data, tmp_path / "run", steps=2, save_every=2, sample_every=2)
-    recipe["method"].update(gan_loss="lsgan", discriminator={"name": "tiny_patch", "nf": 4})
+    recipe["method"].update(gan_loss="tiny_lsgan", discriminator={"name": "tiny_patch", "nf": 4})
     path = write_yaml(tmp_path / "third_party.yaml", recipe)
     env = {"PYTHONPATH": str(third_party_site), "I2IKIT_LOAD_PLUGINS": "funit,tinyparts"}
     out = run_cli(["-m", "i2ikit.run", str(path)], env=env)
@@ -113,9 +113,9 @@ def test_copy_me_template_plugin_works_with_funit(third_party_site, monkeypatch)
         assert info.error is None and info.version == "0.1.0"
         model = i2ikit.build("funit", num_classes=3, gan_loss="lsgan",
                              **{**TINY_FUNIT, "discriminator": {"name": "patchgan", "nf": 8, "n_layers": 2}})
-        # the template's parts are the ones in use, not FUNIT's own hinge loss and patch discriminator
-        assert {e.name for e in info.registered} == {"lsgan", "patchgan", "resnet_generator", "cyclegan"}
-        assert (type(model.adv_loss).__module__, type(model.adv_loss).__name__) == ("i2ikit_template", "LSGANLoss")
+        # the template's parts are the ones in use, not FUNIT's own patch discriminator; lsgan is the core's
+        assert {e.name for e in info.registered} == {"patchgan", "resnet_generator", "cyclegan"}
+        assert (type(model.adv_loss).__module__, type(model.adv_loss).__name__) == ("i2ikit.losses", "LSGANLoss")
         assert (type(model.dis).__module__, type(model.dis).__name__) == ("i2ikit_template", "PatchGANDiscriminator")
         x, y = torch.rand(2, 3, 32, 32) * 2 - 1, torch.tensor([0, 2])
         batch = {"content": (x, y), "class": (x.flip(0), y.flip(0))}

@@ -18,6 +18,7 @@ __all__ = [
     "ResBlocks",
     "ActFirstResBlock",
     "AdaptiveInstanceNorm2d",
+    "LayerNorm",
     "assign_adain_params",
     "clear_adain_params",
     "num_adain_params",
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 PAD_TYPES = ("reflect", "zero", "replicate")
-NORMS_2D = ("in", "bn", "adain", "none")
+NORMS_2D = ("in", "bn", "adain", "ln", "none")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
@@ -64,6 +65,8 @@ def _make_norm_2d(norm: str, dim: int) -> nn.Module | None:
         return nn.BatchNorm2d(dim)
     if norm == "adain":
         return AdaptiveInstanceNorm2d(dim)
+    if norm == "ln":
+        return LayerNorm(dim)
     if norm == "none":
         return None
     raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS_2D)}")
@@ -109,6 +112,30 @@ class AdaptiveInstanceNorm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}"
+
+
+class LayerNorm(nn.Module):
+    """MUNIT's and UNIT's layer norm (not ``nn.LayerNorm``): per sample over C x H x W, dividing by the
+    **unbiased** standard deviation plus ``eps`` (outside the root), then a per-channel affine whose
+    ``gamma`` starts Uniform(0, 1) and ``beta`` at 0 (keys ``gamma``/``beta``, as the official checkpoints)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = True) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.affine = num_features, eps, affine
+        if affine:
+            self.gamma = nn.Parameter(torch.empty(num_features).uniform_())
+            self.beta = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        x = (x - flat.mean(1).view(shape)) / (flat.std(1).view(shape) + self.eps)
+        if self.affine:
+            x = x * self.gamma.view(1, -1, *([1] * (x.dim() - 2))) + self.beta.view(1, -1, *([1] * (x.dim() - 2)))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
 
 
 def num_adain_params(model: nn.Module) -> int:

@@ -223,6 +223,9 @@ class Trainer:
         self.raw_nets = self.method.networks()
         self.nets = {name: acc.prepare_model(net) for name, net in self.raw_nets.items()}
         self.optimizers = {name: acc.prepare_optimizer(opt) for name, opt in self.method.make_optimizers().items()}
+        for optimizer in self.optimizers.values():  # what Method.lr_factor scales (saved with the optimiser state)
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
         self.ema_specs = self.method.ema_specs()
         self.step = 0
         # What a checkpoint holds; i2ikit writes it itself (safetensors + JSON), never Accelerate's pickles.
@@ -373,6 +376,12 @@ class Trainer:
         for name, net in self.raw_nets.items():
             net.requires_grad_(name in trains)
 
+    def _set_learning_rates(self, iteration: int) -> None:
+        for name, optimizer in self.optimizers.items():
+            factor = float(self.method.lr_factor(name, iteration))
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
     def _run_step(self, step, micro_batches: list[dict]) -> dict[str, float]:
         acc = self.accelerator
         self._set_trainable(step.trains)
@@ -471,6 +480,7 @@ class Trainer:
             for _ in range(accum):
                 micro.append({s: tuple(t.to(acc.device, non_blocking=True) for t in next(it)) for s, it in loaders.items()})
             logged: dict[str, float] = {}
+            self._set_learning_rates(iteration)
             for step in self.method.training_steps(iteration):
                 logged.update(self._run_step(step, micro))
             self._set_trainable(tuple(self.raw_nets))

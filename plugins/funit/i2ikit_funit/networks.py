@@ -11,102 +11,17 @@ from torch import nn
 from i2ikit.constraints import Range, at_least_one
 from i2ikit.errors import ConfigError
 from i2ikit.parts import DiscriminatorOutput
-from i2ikit.nn import (
-    ActFirstResBlock,
-    Conv2dBlock,
-    LinearBlock,
-    ResBlocks,
-    assign_adain_params,
-    clear_adain_params,
-    num_adain_params,
-)
+from i2ikit.nn import ActFirstResBlock, Conv2dBlock, assign_adain_params, clear_adain_params, num_adain_params
+from i2ikit.nn.munit_family import MLP, ContentEncoder, Decoder, StyleEncoder
 
 __all__ = ["ClassModelEncoder", "ContentEncoder", "Decoder", "MLP", "FewShotGen", "GPPatchMcResDis"]
 
 
 # ---------------------------------------------------------------------------------------------------
-# Generator parts
+# Generator: assembled from the MUNIT family's encoders, decoder and MLP (i2ikit.nn.munit_family);
+# FUNIT's class encoder is MUNIT's style encoder.
 # ---------------------------------------------------------------------------------------------------
-class ClassModelEncoder(nn.Module):
-    """Class (style) encoder: conv 7x7, two doubling 4x4/2 convs, ``downs - 2`` more 4x4/2 convs,
-    global average pool, then a **bare** 1x1 ``nn.Conv2d`` to the latent code (key ``model.<n>.weight``)."""
-
-    def __init__(self, downs: int, input_dim: int, dim: int, latent_dim: int, norm: str = "none",
-                 activation: str = "relu", pad_type: str = "reflect") -> None:
-        super().__init__()
-        if downs < 2:
-            raise ConfigError(f"the FUNIT class encoder needs at least 2 downsamplings (n_downs_class >= 2), got {downs}")
-        kw = dict(norm=norm, activation=activation, pad_type=pad_type, inplace=True)
-        layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 7, 1, 3, **kw)]
-        for _ in range(2):
-            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, **kw))
-            dim *= 2
-        for _ in range(downs - 2):
-            layers.append(Conv2dBlock(dim, dim, 4, 2, 1, **kw))
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(dim, latent_dim, 1, 1, 0)]
-        self.model = nn.Sequential(*layers)
-        self.output_dim = latent_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class ContentEncoder(nn.Module):
-    """Content encoder: conv 7x7, ``downs`` doubling 4x4/2 convs, then ``n_res`` residual blocks; all IN+ReLU."""
-
-    def __init__(self, downs: int, n_res: int, input_dim: int, dim: int, norm: str = "in",
-                 activation: str = "relu", pad_type: str = "reflect") -> None:
-        super().__init__()
-        kw = dict(norm=norm, activation=activation, pad_type=pad_type, inplace=True)
-        layers: list[nn.Module] = [Conv2dBlock(input_dim, dim, 7, 1, 3, **kw)]
-        for _ in range(downs):
-            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, **kw))
-            dim *= 2
-        layers.append(ResBlocks(n_res, dim, **kw))
-        self.model = nn.Sequential(*layers)
-        self.output_dim = dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class Decoder(nn.Module):
-    """Decoder: AdaIN residual blocks (AdaIN in both convs), then ``ups`` x (nearest upsample, 5x5 conv
-    with plain IN + ReLU, halving channels), then a 7x7 conv to RGB with tanh."""
-
-    def __init__(self, ups: int, n_res: int, dim: int, output_dim: int, res_norm: str = "adain",
-                 activation: str = "relu", pad_type: str = "reflect") -> None:
-        super().__init__()
-        layers: list[nn.Module] = [ResBlocks(n_res, dim, res_norm, activation, pad_type=pad_type, inplace=True)]
-        for _ in range(ups):
-            layers += [
-                nn.Upsample(scale_factor=2),
-                Conv2dBlock(dim, dim // 2, 5, 1, 2, norm="in", activation=activation, pad_type=pad_type, inplace=True),
-            ]
-            dim //= 2
-        layers.append(Conv2dBlock(dim, output_dim, 7, 1, 3, norm="none", activation="tanh", pad_type=pad_type))
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class MLP(nn.Module):
-    """Class code -> all AdaIN parameters. ``n_blk`` Linear layers (3 in the code; the paper says 2),
-    ReLU on all but the last. The input is flattened, so a ``B x latent x 1 x 1`` code works."""
-
-    def __init__(self, in_dim: int, out_dim: int, dim: int, n_blk: int, norm: str = "none",
-                 activation: str = "relu") -> None:
-        super().__init__()
-        if n_blk < 2:
-            raise ConfigError(f"the FUNIT MLP needs at least 2 blocks (n_mlp_blks >= 2), got {n_blk}")
-        layers = [LinearBlock(in_dim, dim, norm=norm, activation=activation, inplace=True)]
-        layers += [LinearBlock(dim, dim, norm=norm, activation=activation, inplace=True) for _ in range(n_blk - 2)]
-        layers.append(LinearBlock(dim, out_dim, norm="none", activation="none"))
-        self.model = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.view(x.size(0), -1))
+ClassModelEncoder = StyleEncoder
 
 
 class FewShotGen(nn.Module):

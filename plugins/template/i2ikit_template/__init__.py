@@ -2,7 +2,7 @@
 
 It holds a complete two-domain method assembled from registered parts, ``cyclegan``
 (``cyclegan.py``: about 170 lines, read it top to bottom), the part it adds for it, a ResNet generator
-(``resnet_generator``), and two parts any method's recipe can use (``i2ikit parts`` lists them):
+(``resnet_generator``), and a part any method's recipe can use (``i2ikit parts`` lists them):
 
     method: {name: funit, gan_loss: lsgan, discriminator: {name: patchgan, nf: 64}}
     method: {name: gpunit, gan_loss: lsgan, discriminator: {name: patchgan, n_layers: 3}, style_layer: 1}
@@ -27,23 +27,9 @@ from torch import nn
 import i2ikit
 from i2ikit.constraints import at_least_one
 from i2ikit.errors import ConfigError
-from i2ikit.losses import GANLoss
 from i2ikit.parts import DiscriminatorOutput
 
 from ._version import __version__
-
-
-class LSGANLoss(GANLoss):
-    """Least-squares GAN loss (Mao et al. 2017): real -> 1, fake -> 0."""
-
-    def d_real(self, logits: torch.Tensor) -> torch.Tensor:
-        return (logits - 1).pow(2).mean()
-
-    def d_fake(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.pow(2).mean()
-
-    def g(self, logits: torch.Tensor) -> torch.Tensor:
-        return (logits - 1).pow(2).mean()
 
 
 class PatchGANDiscriminator(nn.Module):
@@ -86,7 +72,6 @@ from .cyclegan import CycleGAN, ResnetGenerator  # noqa: E402  (after the parts 
 
 @i2ikit.hookimpl
 def i2ikit_register(register: Callable[..., Any]) -> None:
-    register("gan_loss", "lsgan", LSGANLoss)
     register("discriminator", "patchgan", PatchGANDiscriminator)
     register("generator", "resnet_generator", ResnetGenerator)
     register("method", "cyclegan", CycleGAN)

@@ -7,7 +7,7 @@ translate function and its sample grid. The trainer does the rest (devices, DDP,
 accumulation, checkpoints, resume, logging, exports).
 
 Differences from the official CycleGAN code, to keep the template short: no 50-image history pool of
-fakes, a constant learning rate (no linear decay), LSGAN and PatchGAN from this plugin by default.
+fakes, a constant learning rate (no linear decay), PatchGAN from this plugin and the core's LSGAN by default.
 """
 from __future__ import annotations
 
