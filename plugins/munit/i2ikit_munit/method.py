@@ -255,7 +255,7 @@ class MUNIT(Method):
         dis_file = overrides.pop("dis", None)
         sd_a, _ = read_pair(path, "MUNIT generator")
         spec = dict(overrides.pop("generator", None) or {})
-        spec = {**gen_settings(sd_a, munit=True), **spec}
+        spec = {**gen_settings(sd_a, munit=True, source=str(path)), **spec}
         model = cls(generator=spec, **overrides)
         load_pair(path, model.gen_a, model.gen_b, "MUNIT generator")
         if dis_file is not None:

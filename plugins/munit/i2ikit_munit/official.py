@@ -71,13 +71,15 @@ def save_pair(path: str | os.PathLike, net_a: nn.Module, net_b: nn.Module, *, di
     return path
 
 
-def gen_settings(state: Mapping[str, torch.Tensor], *, munit: bool) -> dict[str, Any]:
+def gen_settings(state: Mapping[str, torch.Tensor], *, munit: bool, source: str = "the file") -> dict[str, Any]:
     """The generator settings a ``gen`` state dict was built with: ``dim``, ``n_downsample``, ``n_res`` (and for
     MUNIT ``style_dim``, ``mlp_dim``), read from the key names and tensor shapes."""
     enc = "enc_content" if munit else "enc"
     first = state.get(f"{enc}.model.0.conv.weight")
     if first is None:
-        raise CheckpointError(f"no {enc}.model.0.conv.weight: not a {'MUNIT' if munit else 'UNIT'} generator")
+        other = "unit" if munit else "munit"
+        raise CheckpointError(f"{source} holds no {enc}.model.0.conv.weight, so it is not a {'MUNIT' if munit else 'UNIT'} "
+                              f"generator file; if it is a {other.upper()} one, load it with method {other!r}")
     downs = len({m.group(1) for k in state if (m := re.match(rf"{enc}\.model\.(\d+)\.conv\.weight$", k))}) - 1
     res = {m.group(1) for k in state if (m := re.match(rf"{enc}\.model\.{downs + 1}\.model\.(\d+)\.", k))}
     out: dict[str, Any] = {"dim": int(first.shape[0]), "n_downsample": downs, "n_res": len(res)}
