@@ -172,6 +172,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model, args.method, {})
     _check_translate_mode(model, _translate_mode(args), args.model)
+    if args.direction is not None:  # two-domain methods (i2ikit.two_domain): A -> B or B -> A
+        import functools
+        import inspect
+
+        if "direction" not in inspect.signature(model.translate).parameters:
+            name = getattr(model, "method_name", "") or type(model).__name__
+            raise ConfigError(f"--direction {args.direction}: a {name} model translates one way only; leave --direction out")
+        model.translate = functools.partial(model.translate, direction=args.direction)
     size = args.size
     if size is None and Path(args.model).is_dir():
         recipe = read_export_config(args.model).get("recipe") or {}
@@ -309,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
     target.add_argument("--all-classes", action="store_true", help="many-class methods: every class the model knows")
     target.add_argument("--style", help="exemplar-guided: a style image or a folder of them (one output per content x style)")
-    target.add_argument("--num-styles", type=_positive_int, help="latent-guided (GP-UNIT): N random styles per content image")
+    target.add_argument("--num-styles", type=_positive_int, help="latent-guided (GP-UNIT, MUNIT, DRIT): N random styles per content image")
+    sp.add_argument("--direction", choices=("a2b", "b2a"), default=None,
+                    help="two-domain methods (UNIT, MUNIT, DRIT): a2b (source -> target domain, the default) or b2a")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random styles (--num-styles)")
     sp.add_argument("--out", required=True)
     sp.add_argument("--size", type=_positive_int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")

@@ -165,7 +165,9 @@ class ImageFolder(LabeledImages):
         self.root = Path(root)
         if per_class is not None and int(per_class) < 1:
             raise DataSourceError(f"image folder {str(self.root)!r}: per_class must be >= 1 or null, got {per_class}")
-        layout = "expected one sub-folder per class with the images inside, e.g. ROOT/cat/001.jpg, ROOT/dog/002.png"
+        names = [str(c) for c in classes[:2]] if classes and len(classes) >= 2 else ["cat", "dog"]
+        layout = (f"expected one sub-folder per class with the images inside, e.g. ROOT/{names[0]}/001.jpg, "
+                  f"ROOT/{names[1]}/002.png")
         if not self.root.is_dir():
             what = "is a file, not a folder" if self.root.exists() else "does not exist"
             raise DataSourceError(f"image folder {str(self.root)!r} {what}; {layout.replace('ROOT', str(self.root))}")
