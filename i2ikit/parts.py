@@ -153,6 +153,9 @@ def parse_spec(slot: PartSlot, spec: Spec, where: str) -> tuple[str, dict[str, A
     name = spec.get("name", slot.default)
     if not isinstance(name, str):
         raise ConfigError(f"{where}.name: expected the name of a registered {slot.kind}, got {name!r}")
+    if not name:  # a slot without a default (e.g. the part inside the multi-scale wrapper)
+        raise ConfigError(f"{where}: name the {slot.kind} to use: {{name: <a registered {slot.kind}>, <keyword arguments>}} "
+                          f"(`i2ikit parts --kind {slot.kind}` lists them)")
     if name == slot.default:
         kwargs = {**slot.defaults, **kwargs}
     return name, kwargs

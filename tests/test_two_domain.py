@@ -74,3 +74,43 @@ def test_glyph_recipe_trains_end_to_end(method: str, tmp_path: Path) -> None:
     x = torch.rand(1, 3, 64, 64) * 2 - 1
     assert model.translate(x).shape == (1, 3, 64, 64)
     assert model.translate(x, direction="b2a").shape == (1, 3, 64, 64)
+
+
+TINY = {
+    "unit": {"generator": {"dim": 8, "n_res": 1}, "discriminator": {"num_scales": 2, "discriminator": {"name": "munit_patch", "dim": 8, "n_layer": 2}}},
+    "munit": {"generator": {"dim": 8, "mlp_dim": 16, "style_dim": 4, "n_res": 1},
+              "discriminator": {"num_scales": 2, "discriminator": {"name": "munit_patch", "dim": 8, "n_layer": 2}}},
+    "drit": {"dim": 8, "discriminator": {"discriminator": {"name": "drit_patch", "dim": 8}},
+             "content_discriminator": {"n_down": 1, "dim": 16}},
+}
+
+
+@pytest.mark.parametrize("method", sorted(TINY))
+def test_the_two_domain_protocol_scores_each_method(method: str, tmp_path: Path) -> None:
+    """FID, LPIPS diversity over random styles and DIPD (content preservation) as i2ikit eval runs them, with
+    small seeded stand-in extractors (tests/test_gpunit_eval.py); repeatable, and UNIT (one mapping) has no diversity."""
+    from conftest import make_image_folder
+    from i2ikit.data import ImageFolder
+    from i2ikit.eval.runner import EvalSettings, evaluate
+    from test_gpunit_eval import _options
+
+    test = make_image_folder(tmp_path / "test", classes=2, per_class=4, size=36, seed=1)
+    torch.manual_seed(0)
+    model = i2ikit.build(method, **TINY[method])
+    settings = EvalSettings(protocol="two_domain", metrics=["fid", "lpips_diversity", "dipd"], num_content=100,
+                            max_real_per_class=0, styles_per_input=3, batch_size=4, seed=0)
+    run = lambda: evaluate(model, content=ImageFolder(test).subset(["class_00"]),  # noqa: E731
+                           targets=ImageFolder(test).subset(["class_01"]), settings=settings, metric_options=_options(),
+                           image_size=32, progress=False)["all"]
+    row = run()
+    assert row["fid_images_translated"] == 4 * 3 and row["dipd_images"] == 4 * 3
+    assert all(torch.isfinite(torch.tensor(v)) for v in row.values())
+    assert (row["lpips_diversity"] == 0) == (method == "unit")
+    assert run() == row
+
+
+def test_a_nested_part_without_a_name_is_named_in_the_error() -> None:
+    from i2ikit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"discriminator 'multiscale'\)\.discriminator: name the discriminator"):
+        i2ikit.build("munit", discriminator={"discriminator": {"dim": 8}})
