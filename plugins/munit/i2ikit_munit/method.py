@@ -68,7 +68,100 @@ def munit_translations(method: "MUNIT", x_a: torch.Tensor, x_b: torch.Tensor, s_
     return method.gen_a.decode(c_b, s_a), method.gen_b.decode(c_a, s_b)
 
 
-class MUNIT(Method):
+class MUNITFamily(Method):
+    """What MUNIT's and UNIT's official trainers share (``trainer.py`` holds both): two generators
+    ``gen_a``/``gen_b`` and two discriminators ``dis_a``/``dis_b`` built from the method's part slots, the
+    initialisation, the two Adams, the step lr schedule, the step order (D, then G) and the LSGAN
+    discriminator loss summed over scales. Subclasses set ``parts`` and write ``gen_update`` and the fakes."""
+
+    def _build_shared(self, *, generator: Any, discriminator: Any, gan_loss: Any, forward: Any, init: str, lr: float,
+                      beta1: float, beta2: float, weight_decay: float, lr_policy: str, step_size: int, gamma: float,
+                      vgg_w: float, vgg_weights: str | None) -> None:
+        self.lr, self.betas, self.weight_decay = float(lr), (float(beta1), float(beta2)), float(weight_decay)
+        self.lr_policy, self.step_size, self.gamma = lr_policy, int(step_size), float(gamma)
+        if vgg_w > 0 and vgg_weights is None:
+            raise ConfigError(f"method {self.method_name!r}: vgg_w > 0 needs vgg_weights: the vgg16.weight file the "
+                              "official train.py converts (docs/weights.md), or vgg_w: 0")
+        self.gen_a = self.build_part("generator", generator)
+        self.gen_b = self.build_part("generator", generator)
+        self.dis_a = self.build_part("discriminator", discriminator)
+        self.dis_b = self.build_part("discriminator", discriminator)
+        self.adv = self.build_part("gan_loss", gan_loss)
+        # As the official trainer: init on everything, then the discriminators re-initialised gaussian.
+        for net in (self.gen_a, self.gen_b, self.dis_a, self.dis_b):
+            munit_init(net, init)
+        for net in (self.dis_a, self.dis_b):
+            munit_init(net, "gaussian")
+        self.vgg = LazyLoss((lambda: InstanceNormVGGLoss(vgg_weights)) if vgg_w > 0 else None)
+        object.__setattr__(self, "_gens", NetworkView(self, ["gen_a", "gen_b"], fn=forward))
+
+    # ---- what the trainer needs ------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        return {"gen": self._gens, "dis_a": self.dis_a, "dis_b": self.dis_b}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        def adam(*nets: nn.Module) -> torch.optim.Optimizer:  # a weight shared by both (UNIT's option) appears once
+            params = list({id(p): p for p in itertools.chain(*(n.parameters() for n in nets)) if p.requires_grad}.values())
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+
+        return {"gen": adam(self.gen_a, self.gen_b), "dis": adam(self.dis_a, self.dis_b)}
+
+    def lr_factor(self, optimizer: str, iteration: int) -> float:
+        return step_decay(iteration, self.step_size, self.gamma) if self.lr_policy == "step" else 1.0
+
+    def training_steps(self, iteration: int) -> list[TrainStep]:
+        return [TrainStep("dis", self.dis_update, trains=("dis_a", "dis_b"), optimizers=("dis",)),
+                TrainStep("gen", self.gen_update, trains=("gen",), optimizers=("gen",))]
+
+    def fakes(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_ba, x_ab)`` for the discriminator step (no gradients)."""
+        raise NotImplementedError
+
+    def gen_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        raise NotImplementedError
+
+    def dis_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
+        x_a, x_b = batch["source"][0], batch["target"][0]
+        with torch.no_grad():
+            x_ba, x_ab = self.fakes(x_a, x_b)
+        n = x_ba.shape[0]
+        losses = {}
+        for name, fake, real in (("a", x_ba, x_a), ("b", x_ab, x_b)):
+            dis = nets[f"dis_{name}"]
+            logits = dis(torch.cat([fake, real])).logits  # one forward per step (DDP)
+            losses[name] = per_scale(self.adv.d_fake, dis, logits[:n]) + per_scale(self.adv.d_real, dis, logits[n:])
+        return {"loss": self.gan_w * (losses["a"] + losses["b"]), "loss_dis_a": losses["a"].detach(),
+                "loss_dis_b": losses["b"].detach()}
+
+    def adversarial(self, nets: Mapping[str, nn.Module], x_ba: torch.Tensor, x_ab: torch.Tensor) -> torch.Tensor:
+        """The generators' LSGAN loss on both domains, summed over scales."""
+        return (per_scale(self.adv.g, nets["dis_a"], nets["dis_a"](x_ba).logits)
+                + per_scale(self.adv.g, nets["dis_b"], nets["dis_b"](x_ab).logits))
+
+    # ---- official files ----------------------------------------------------------------------------
+    def write_export_files(self, directory: Path) -> None:
+        """``gen.pt`` / ``dis.pt`` in the official ``{'a', 'b'}`` format, for the official ``test.py``."""
+        save_pair(directory / "gen.pt", self.gen_a, self.gen_b)
+        save_pair(directory / "dis.pt", self.dis_a, self.dis_b, dis=True)
+
+    @classmethod
+    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "MUNITFamily":
+        """Build from an official ``gen_XXXXXXXX.pt`` ``{'a', 'b'}`` file (or a released one); the generator settings
+        are read from its shapes, PyTorch 0.3 IN statistics are dropped as ``test.py`` does.
+        ``dis=<dis_XXXXXXXX.pt>`` also loads the discriminators."""
+        dis_file = overrides.pop("dis", None)
+        what = f"{cls.method_name.upper()} generator"
+        sd_a, _ = read_pair(path, what)
+        spec = {**gen_settings(sd_a, munit=cls.method_name == "munit", source=str(path)),
+                **dict(overrides.pop("generator", None) or {})}
+        model = cls(generator=spec, **overrides)
+        load_pair(path, model.gen_a, model.gen_b, what)
+        if dis_file is not None:
+            load_dis(dis_file, model.dis_a, model.dis_b)
+        return model
+
+
+class MUNIT(MUNITFamily):
     """Multimodal unsupervised translation: per domain an AdaIN auto-encoder (``gen_a``/``gen_b``: content and
     style encoders, AdaIN decoder) and a multi-scale LSGAN discriminator (``dis_a``/``dis_b``).
 
@@ -128,63 +221,22 @@ class MUNIT(Method):
         init: str = "kaiming",
     ) -> None:
         super().__init__()
+        self.gan_w = float(gan_w)
         self.w = {"gan": float(gan_w), "recon_x": float(recon_x_w), "recon_s": float(recon_s_w),
                   "recon_c": float(recon_c_w), "cycrecon_x": float(recon_x_cyc_w), "vgg": float(vgg_w)}
-        self.lr, self.betas, self.weight_decay = float(lr), (float(beta1), float(beta2)), float(weight_decay)
-        self.lr_policy, self.step_size, self.gamma = lr_policy, int(step_size), float(gamma)
-        if vgg_w > 0 and vgg_weights is None:
-            raise ConfigError("method 'munit': vgg_w > 0 needs vgg_weights: the vgg16.weight file MUNIT's train.py "
-                              "converts (docs/weights.md), or vgg_w: 0")
-        self.gen_a = self.build_part("generator", generator)
-        self.gen_b = self.build_part("generator", generator)
-        self.dis_a = self.build_part("discriminator", discriminator)
-        self.dis_b = self.build_part("discriminator", discriminator)
-        self.adv = self.build_part("gan_loss", gan_loss)
+        self._build_shared(generator=generator, discriminator=discriminator, gan_loss=gan_loss, forward=munit_forward,
+                           init=init, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, lr_policy=lr_policy,
+                           step_size=step_size, gamma=gamma, vgg_w=vgg_w, vgg_weights=vgg_weights)
         self.style_dim = int(self.gen_a.style_dim)
-        # As the official trainer: init on everything, then the discriminators re-initialised gaussian.
-        for net in (self.gen_a, self.gen_b, self.dis_a, self.dis_b):
-            munit_init(net, init)
-        for net in (self.dis_a, self.dis_b):
-            munit_init(net, "gaussian")
-        self.vgg = LazyLoss((lambda: InstanceNormVGGLoss(vgg_weights)) if vgg_w > 0 else None)
-        object.__setattr__(self, "_gens", NetworkView(self, ["gen_a", "gen_b"], fn=munit_forward))
-
-    # ---- what the trainer needs ------------------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        return {"gen": self._gens, "dis_a": self.dis_a, "dis_b": self.dis_b}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        def adam(*nets: nn.Module) -> torch.optim.Optimizer:
-            params = list({id(p): p for p in itertools.chain(*(n.parameters() for n in nets)) if p.requires_grad}.values())
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-
-        return {"gen": adam(self.gen_a, self.gen_b), "dis": adam(self.dis_a, self.dis_b)}
-
-    def lr_factor(self, optimizer: str, iteration: int) -> float:
-        return step_decay(iteration, self.step_size, self.gamma) if self.lr_policy == "step" else 1.0
-
-    def training_steps(self, iteration: int) -> list[TrainStep]:
-        return [TrainStep("dis", self.dis_update, trains=("dis_a", "dis_b"), optimizers=("dis",)),
-                TrainStep("gen", self.gen_update, trains=("gen",), optimizers=("gen",))]
 
     def _styles(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (self.style_dim, 1, 1)
         return (random_styles(x.shape[0], shape, device=x.device, dtype=x.dtype),
                 random_styles(x.shape[0], shape, device=x.device, dtype=x.dtype))
 
-    def dis_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
-        x_a, x_b = batch["source"][0], batch["target"][0]
-        s_a, s_b = self._styles(x_a)
-        with torch.no_grad():
-            x_ba, x_ab = munit_translations(self, x_a, x_b, s_a, s_b)
-        n = x_ba.shape[0]
-        losses = {}
-        for name, fake, real in (("a", x_ba, x_a), ("b", x_ab, x_b)):
-            dis = nets[f"dis_{name}"]
-            logits = dis(torch.cat([fake.detach(), real])).logits
-            losses[name] = (per_scale(self.adv.d_fake, dis, logits[:n]) + per_scale(self.adv.d_real, dis, logits[n:]))
-        loss = self.w["gan"] * (losses["a"] + losses["b"])
-        return {"loss": loss, "loss_dis_a": losses["a"].detach(), "loss_dis_b": losses["b"].detach()}
+    def fakes(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s_a, s_b = self._styles(x_a)  # fresh styles, as dis_update draws them
+        return munit_translations(self, x_a, x_b, s_a, s_b)
 
     def gen_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
         x_a, x_b = batch["source"][0], batch["target"][0]
@@ -194,8 +246,7 @@ class MUNIT(Method):
             "recon_x": F.l1_loss(out["x_a_recon"], x_a) + F.l1_loss(out["x_b_recon"], x_b),
             "recon_s": F.l1_loss(out["s_a_recon"], s_a) + F.l1_loss(out["s_b_recon"], s_b),
             "recon_c": F.l1_loss(out["c_a_recon"], out["c_a"]) + F.l1_loss(out["c_b_recon"], out["c_b"]),
-            "gan": (per_scale(self.adv.g, nets["dis_a"], nets["dis_a"](out["x_ba"]).logits)
-                    + per_scale(self.adv.g, nets["dis_b"], nets["dis_b"](out["x_ab"]).logits)),
+            "gan": self.adversarial(nets, out["x_ba"], out["x_ab"]),
         }
         if self.w["cycrecon_x"] > 0:
             terms["cycrecon_x"] = F.l1_loss(out["x_aba"], x_a) + F.l1_loss(out["x_bab"], x_b)
@@ -241,26 +292,6 @@ class MUNIT(Method):
                     ("B", x_b), ("B recon", self.gen_b(x_b)),
                     ("B->A random", self.translate(x_b, num_styles=n, direction="b2a", generator=gen)),
                     ("B->A style of A", self.translate(x_b, x_a, direction="b2a"))]
-
-    # ---- official files ----------------------------------------------------------------------------
-    def write_export_files(self, directory: Path) -> None:
-        """``gen.pt`` / ``dis.pt`` in the official ``{'a', 'b'}`` format, for the official ``test.py``."""
-        save_pair(directory / "gen.pt", self.gen_a, self.gen_b)
-        save_pair(directory / "dis.pt", self.dis_a, self.dis_b, dis=True)
-
-    @classmethod
-    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "MUNIT":
-        """Build from an official ``gen_XXXXXXXX.pt`` (or a released ``edges2shoes.pt``) ``{'a', 'b'}`` file; the
-        generator settings are read from its shapes. ``dis=<dis_XXXXXXXX.pt>`` also loads the discriminators."""
-        dis_file = overrides.pop("dis", None)
-        sd_a, _ = read_pair(path, "MUNIT generator")
-        spec = dict(overrides.pop("generator", None) or {})
-        spec = {**gen_settings(sd_a, munit=True, source=str(path)), **spec}
-        model = cls(generator=spec, **overrides)
-        load_pair(path, model.gen_a, model.gen_b, "MUNIT generator")
-        if dis_file is not None:
-            load_dis(dis_file, model.dis_a, model.dis_b)
-        return model
 
 
 def load_dis(path: str | os.PathLike, dis_a: nn.Module, dis_b: nn.Module) -> None:

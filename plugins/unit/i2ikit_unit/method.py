@@ -7,9 +7,6 @@ default; ``shared_blocks`` offers the paper's sharing of the high-level layers. 
 """
 from __future__ import annotations
 
-import itertools
-import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -18,13 +15,11 @@ from torch import nn
 
 from i2ikit.constraints import OneOf, Range, at_least_one, non_negative, positive
 from i2ikit.errors import ConfigError
-from i2ikit.losses import InstanceNormVGGLoss, LazyLoss, per_scale
-from i2ikit.method import Batch, Losses, Method, TrainStep
-from i2ikit.nn import NetworkView, eval_mode
+from i2ikit.method import Batch, Losses
+from i2ikit.nn import eval_mode
 from i2ikit.parts import PartSlot
-from i2ikit.two_domain import is_a2b, step_decay
-from i2ikit_munit import gen_settings, load_dis, load_pair, munit_init, read_pair, save_pair
-from i2ikit_munit.method import INITS, MSIMAGE_DIS
+from i2ikit.two_domain import is_a2b
+from i2ikit_munit.method import INITS, MSIMAGE_DIS, MUNITFamily
 
 from ._version import __version__
 
@@ -51,7 +46,7 @@ def kl(mu: torch.Tensor) -> torch.Tensor:
     return mu.pow(2).mean()
 
 
-class UNIT(Method):
+class UNIT(MUNITFamily):
     """Unsupervised translation through a shared latent space: per domain a VAE-like encoder/decoder
     (``gen_a``/``gen_b``) and a multi-scale LSGAN discriminator (``dis_a``/``dis_b``).
 
@@ -111,27 +106,15 @@ class UNIT(Method):
         shared_blocks: int = 0,
     ) -> None:
         super().__init__()
+        self.gan_w = float(gan_w)
         self.w = {"gan": float(gan_w), "recon_x": float(recon_x_w), "recon_kl": float(recon_kl_w),
                   "cyc_x": float(recon_x_cyc_w), "recon_kl_cyc": float(recon_kl_cyc_w), "vgg": float(vgg_w)}
-        self.lr, self.betas, self.weight_decay = float(lr), (float(beta1), float(beta2)), float(weight_decay)
-        self.lr_policy, self.step_size, self.gamma = lr_policy, int(step_size), float(gamma)
-        if vgg_w > 0 and vgg_weights is None:
-            raise ConfigError("method 'unit': vgg_w > 0 needs vgg_weights: the vgg16.weight file UNIT's train.py "
-                              "converts (docs/weights.md), or vgg_w: 0")
-        self.gen_a = self.build_part("generator", generator)
-        self.gen_b = self.build_part("generator", generator)
-        self.dis_a = self.build_part("discriminator", discriminator)
-        self.dis_b = self.build_part("discriminator", discriminator)
-        self.adv = self.build_part("gan_loss", gan_loss)
-        for net in (self.gen_a, self.gen_b, self.dis_a, self.dis_b):
-            munit_init(net, init)
-        for net in (self.dis_a, self.dis_b):
-            munit_init(net, "gaussian")
+        self._build_shared(generator=generator, discriminator=discriminator, gan_loss=gan_loss, forward=unit_forward,
+                           init=init, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, lr_policy=lr_policy,
+                           step_size=step_size, gamma=gamma, vgg_w=vgg_w, vgg_weights=vgg_weights)
         self.shared_blocks = int(shared_blocks)
         if self.shared_blocks:
             self._share(self.shared_blocks)
-        self.vgg = LazyLoss((lambda: InstanceNormVGGLoss(vgg_weights)) if vgg_w > 0 else None)
-        object.__setattr__(self, "_gens", NetworkView(self, ["gen_a", "gen_b"], fn=unit_forward))
 
     def _share(self, k: int) -> None:
         """gen_b uses gen_a's modules for the shared blocks (one set of weights, saved under both names)."""
@@ -145,38 +128,11 @@ class UNIT(Method):
             enc_b[n - k + i] = enc_block
             dec_b[i] = dec_block
 
-    # ---- what the trainer needs ------------------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        return {"gen": self._gens, "dis_a": self.dis_a, "dis_b": self.dis_b}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        def adam(*nets: nn.Module) -> torch.optim.Optimizer:  # shared weights appear once
-            params = list({id(p): p for p in itertools.chain(*(n.parameters() for n in nets)) if p.requires_grad}.values())
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
-
-        return {"gen": adam(self.gen_a, self.gen_b), "dis": adam(self.dis_a, self.dis_b)}
-
-    def lr_factor(self, optimizer: str, iteration: int) -> float:
-        return step_decay(iteration, self.step_size, self.gamma) if self.lr_policy == "step" else 1.0
-
-    def training_steps(self, iteration: int) -> list[TrainStep]:
-        return [TrainStep("dis", self.dis_update, trains=("dis_a", "dis_b"), optimizers=("dis",)),
-                TrainStep("gen", self.gen_update, trains=("gen",), optimizers=("gen",))]
-
-    def dis_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
-        x_a, x_b = batch["source"][0], batch["target"][0]
-        with torch.no_grad():
-            h_a, n_a = self.gen_a.encode(x_a)
-            h_b, n_b = self.gen_b.encode(x_b)
-            x_ba, x_ab = self.gen_a.decode(h_b + n_b), self.gen_b.decode(h_a + n_a)
-        n = x_ba.shape[0]
-        losses = {}
-        for name, fake, real in (("a", x_ba, x_a), ("b", x_ab, x_b)):
-            dis = nets[f"dis_{name}"]
-            logits = dis(torch.cat([fake, real])).logits
-            losses[name] = per_scale(self.adv.d_fake, dis, logits[:n]) + per_scale(self.adv.d_real, dis, logits[n:])
-        return {"loss": self.w["gan"] * (losses["a"] + losses["b"]), "loss_dis_a": losses["a"].detach(),
-                "loss_dis_b": losses["b"].detach()}
+    def fakes(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-domain decodes of mean + noise, as dis_update."""
+        h_a, n_a = self.gen_a.encode(x_a)
+        h_b, n_b = self.gen_b.encode(x_b)
+        return self.gen_a.decode(h_b + n_b), self.gen_b.decode(h_a + n_a)
 
     def gen_update(self, batch: Batch, nets: Mapping[str, nn.Module]) -> Losses:
         x_a, x_b = batch["source"][0], batch["target"][0]
@@ -185,8 +141,7 @@ class UNIT(Method):
             "recon_x": F.l1_loss(out["x_a_recon"], x_a) + F.l1_loss(out["x_b_recon"], x_b),
             "recon_kl": kl(out["h_a"]) + kl(out["h_b"]),
             "recon_kl_cyc": kl(out["h_a_recon"]) + kl(out["h_b_recon"]),
-            "gan": (per_scale(self.adv.g, nets["dis_a"], nets["dis_a"](out["x_ba"]).logits)
-                    + per_scale(self.adv.g, nets["dis_b"], nets["dis_b"](out["x_ab"]).logits)),
+            "gan": self.adversarial(nets, out["x_ba"], out["x_ab"]),
         }
         if self.w["cyc_x"] > 0:  # the official code always computes it (and fails with a weight of 0)
             terms["cyc_x"] = F.l1_loss(out["x_aba"], x_a) + F.l1_loss(out["x_bab"], x_b)
@@ -217,23 +172,3 @@ class UNIT(Method):
         with eval_mode(self.gen_a, self.gen_b):
             return [("A", x_a), ("A recon", self.gen_a(x_a)), ("A->B", self.translate(x_a)),
                     ("B", x_b), ("B recon", self.gen_b(x_b)), ("B->A", self.translate(x_b, direction="b2a"))]
-
-    # ---- official files ----------------------------------------------------------------------------
-    def write_export_files(self, directory: Path) -> None:
-        """``gen.pt`` / ``dis.pt`` in the official ``{'a', 'b'}`` format, for the official ``test.py --trainer UNIT``."""
-        save_pair(directory / "gen.pt", self.gen_a, self.gen_b)
-        save_pair(directory / "dis.pt", self.dis_a, self.dis_b, dis=True)
-
-    @classmethod
-    def load_official(cls, path: str | os.PathLike, **overrides: Any) -> "UNIT":
-        """Build from an official ``gen_XXXXXXXX.pt`` (or the released ``unit_gta2city.pt``) ``{'a', 'b'}`` file;
-        the generator settings are read from its shapes; PyTorch 0.3 files lose their IN statistics as in
-        ``test.py``. ``dis=<dis_XXXXXXXX.pt>`` also loads the discriminators."""
-        dis_file = overrides.pop("dis", None)
-        sd_a, _ = read_pair(path, "UNIT generator")
-        spec = {**gen_settings(sd_a, munit=False, source=str(path)), **dict(overrides.pop("generator", None) or {})}
-        model = cls(generator=spec, **overrides)
-        load_pair(path, model.gen_a, model.gen_b, "UNIT generator")
-        if dis_file is not None:
-            load_dis(dis_file, model.dis_a, model.dis_b)
-        return model
