@@ -176,6 +176,35 @@ def classifier_features(clf: Classifier) -> Callable[[torch.Tensor], torch.Tenso
     return extract
 
 
+def classifier_lpips(clf: Classifier, eps: float = 1e-10) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """An LPIPS-style distance on the classifier's feature maps: a local stand-in for LPIPS (whose
+    AlexNet backbone has to be downloaded) for diversity on domain-specific data such as the glyphs.
+
+    As LPIPS (Zhang et al. 2018) without its learned linear heads (every channel weighs 1): at each
+    stage of the backbone (timm ``forward_intermediates``) the features are unit-normalised over the
+    channels at every position, the squared differences summed over the channels and averaged over
+    the positions, and the stages summed. Returns one distance per pair of images.
+    """
+    if not hasattr(clf.model, "forward_intermediates"):
+        raise ConfigError(f"an LPIPS-style distance needs the classifier's feature maps, and timm model "
+                          f"{clf.model_name!r} has no forward_intermediates; train the classifier with a timm "
+                          "model that has them (resnet18 does)")
+
+    @torch.no_grad()
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        with eval_mode(clf):
+            device = next(clf.parameters()).device
+            x = clf.preprocess(torch.cat([a, b]).to(device))
+            total = torch.zeros(len(a), device=device)
+            for f in clf.model.forward_intermediates(x, intermediates_only=True):
+                f = f.float()
+                f = f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
+                total += (f[: len(a)] - f[len(a):]).pow(2).sum(1).mean((1, 2))
+            return total.reshape(-1, 1, 1, 1)  # LPIPS's N x 1 x 1 x 1
+
+    return distance
+
+
 def save_classifier(clf: Classifier, directory: str | os.PathLike) -> Path:
     """Write ``config.json`` + ``model.safetensors`` to ``directory``, never leaving it half-written."""
     from safetensors.torch import save_file
