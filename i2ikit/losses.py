@@ -144,14 +144,21 @@ class LazyLoss:
 
 
 class VGGPerceptualLoss(nn.Module):
-    """The official ``model/vgg.py`` ``VGGLoss``: torchvision VGG19 relu1_1, relu2_1, relu3_1, relu4_1,
-    relu5_1, each ``0.3 * L1(f(a), f(b).detach())``; input in [-1, 1] normalised with ``mean * 2 - 1`` and
-    ``std * 2`` of the ImageNet statistics. ``weights``: a local torchvision ``vgg19-dcbb9e9d.pth``
-    (nothing is downloaded)."""
+    """The VGG19 perceptual loss of GP-UNIT, pix2pixHD and SPADE: torchvision VGG19 relu1_1, relu2_1,
+    relu3_1, relu4_1, relu5_1, each ``w_k * L1(f(a), f(b).detach())``.
+
+    ``weights``: a local torchvision ``vgg19-dcbb9e9d.pth`` (nothing is downloaded). ``layer_weights``:
+    the w_k; GP-UNIT's ``model/vgg.py`` uses 0.3 for each (the default), pix2pixHD's and SPADE's
+    ``VGGLoss`` ``PIX2PIXHD_LAYER_WEIGHTS`` (1/32, 1/16, 1/8, 1/4, 1). ``imagenet_normalize``: GP-UNIT
+    normalises the [-1, 1] input with ``mean * 2 - 1`` and ``std * 2`` of the ImageNet statistics;
+    pix2pixHD and SPADE feed the [-1, 1] images as they are (``False``).
+    """
 
     SLICES = (2, 7, 12, 21, 30)  # features[:2] relu1_1, [2:7] relu2_1, [7:12] relu3_1, [12:21] relu4_1, [21:30] relu5_1
+    PIX2PIXHD_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
-    def __init__(self, weights: str | os.PathLike) -> None:
+    def __init__(self, weights: str | os.PathLike, *, layer_weights: Sequence[float] = (0.3,) * 5,
+                 imagenet_normalize: bool = True) -> None:
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
@@ -163,10 +170,14 @@ class VGGPerceptualLoss(nn.Module):
         self.features = features.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 2 - 1, persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 2, persistent=False)
-        self.layer_weights = [0.3] * 5
+        if len(layer_weights) != len(self.SLICES):
+            raise ValueError(f"layer_weights needs {len(self.SLICES)} values (relu1_1 ... relu5_1), got {list(layer_weights)}")
+        self.layer_weights = [float(w) for w in layer_weights]
+        self.imagenet_normalize = bool(imagenet_normalize)
 
     def feats(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x - self.mean) / self.std
+        if self.imagenet_normalize:
+            x = (x - self.mean) / self.std
         out, start = [], 0
         for end in self.SLICES:
             x = self.features[start:end](x)

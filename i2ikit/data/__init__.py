@@ -3,6 +3,7 @@ official FUNIT transforms, and deterministic, resumable, DDP-shardable sampling.
 from __future__ import annotations
 
 from .images import ImageReadError, open_image, to_rgb
+from .paired import PairedImages, split_paired
 from .sampling import (
     SampledDataset,
     StreamLoader,
@@ -36,6 +37,7 @@ __all__ = [
     "ImageFolder",
     "ImageReadError",
     "LabeledImages",
+    "PairedImages",
     "SampledDataset",
     "StreamLoader",
     "StreamSampler",
@@ -49,6 +51,7 @@ __all__ = [
     "make_stream_loader",
     "open_image",
     "registry_entries",
+    "split_paired",
     "stable_hash",
     "to_rgb",
 ]
@@ -64,4 +67,5 @@ def registry_entries() -> list[tuple[str, str, object]]:
         ("dataset", "image_folder", ImageFolder),
         ("dataset", "file_list", FileList),
         ("dataset", "hf", HFImages),
+        ("dataset", "paired", PairedImages),
     ]
