@@ -172,6 +172,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model, args.method, {})
     _check_translate_mode(model, _translate_mode(args), args.model)
+    if "paired" in tuple(getattr(model, "tasks", ()) or ()):  # label maps in (pix2pixHD, SPADE)
+        if args.direction is not None:
+            raise ConfigError(f"--direction {args.direction}: a {model.method_name} model translates label maps into "
+                              "images, one way only; leave --direction out")
+        return _translate_label_maps(model, args)
+    if args.instance is not None:
+        raise ConfigError(f"--instance {args.instance}: instance maps go with label maps; a "
+                          f"{getattr(model, 'method_name', '') or type(model).__name__} model translates images")
     if args.direction is not None:  # two-domain methods (i2ikit.two_domain): A -> B or B -> A
         import functools
         import inspect
@@ -253,6 +261,130 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- label maps (paired methods: pix2pixHD, SPADE) ------------------------------------------------------
+def _read_label_map(path: Path, what: str):
+    """A label or instance map as 1 x 1 x H x W float ids (the paired dataset's reader: ids, never colours)."""
+    import torch
+
+    from .data.paired import read_label_ids
+
+    return torch.from_numpy(read_label_ids(path, what).astype("float32"))[None, None]
+
+
+def _instance_partner(label_file: Path, instances: list[Path], given: str, single: bool) -> Path:
+    """The instance map of a label map: the one given for a single label map, else the same file name (stem),
+    or for Cityscapes ``*_labelIds`` the ``*_instanceIds`` of the same city_sequence_frame."""
+    if single and Path(given).is_file():
+        return instances[0]
+    by_stem = {p.stem: p for p in instances}
+    if label_file.stem in by_stem:
+        return by_stem[label_file.stem]
+    if label_file.stem.endswith("_labelIds"):
+        twin = label_file.stem[: -len("_labelIds")] + "_instanceIds"
+        if twin in by_stem:
+            return by_stem[twin]
+    raise MissingFileError(f"--instance {given}: no instance map for the label map {label_file} (they are paired by file "
+                           f"name, {label_file.stem}.png; Cityscapes *_labelIds.png with *_instanceIds.png). Add it, or "
+                           "leave --instance out for a model trained without instance maps")
+
+
+def _label_size(model: Any, size: int | None, h: int, w: int) -> tuple[int, int]:
+    """(H, W) a label map is resized to: the model's own ``label_size`` when it has one (a fixed-size generator),
+    else width ``--size`` with the aspect kept (the official scale_width), else the file's size; then each side
+    rounded to the model's ``size_multiple`` (the official ``--resize_or_crop none`` rounding)."""
+    fixed = getattr(model, "label_size", None)
+    if fixed is not None:
+        h, w = int(fixed[0]), int(fixed[1])
+    elif size is not None:
+        h, w = max(1, int(size * h / w)), size
+    m = int(getattr(model, "size_multiple", 1) or 1)
+    return max(m, round(h / m) * m), max(m, round(w / m) * m)
+
+
+def _resized_ids(ids: Any, hw: tuple[int, int]) -> Any:
+    """Nearest-neighbour resize of 1 x 1 x H x W ids (as the paired data resizes maps, so ids stay ids)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    if tuple(ids.shape[2:]) == hw:
+        return ids
+    img = Image.fromarray(ids[0, 0].numpy().astype(np.int32), mode="I").resize((hw[1], hw[0]), Image.Resampling.NEAREST)
+    return torch.from_numpy(np.asarray(img, dtype=np.float32).copy())[None, None]
+
+
+def _translate_label_maps(model: Any, args: argparse.Namespace) -> int:
+    """``i2ikit translate`` for methods whose input is a label map (``Method.tasks`` holds ``paired``).
+
+    Each ``--content`` file is read as label ids (PNG mode L, P or 16-bit; a colour image is refused), with its
+    ``--instance`` map (paired by name) when given, resized as :func:`_label_size` says, and handed to the model
+    one at a time as ``model.translate(label, instance=inst)`` (``direct``), ``model.translate(label,
+    instance=inst, style_image=style)`` for each ``--style`` image (resized to the label map's size, [-1, 1]),
+    or ``model.translate(label, instance=inst, num_styles=N, generator=gen)`` (``--num-styles``, N images back).
+    ``label`` and ``inst`` are 1 x 1 x H x W float ids (``inst`` None without ``--instance``)."""
+    import torch
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    from .data import open_image
+    from .data.transforms import _to_unit_range
+    from .errors import UserError, with_context
+    from .train.samples import save_grid
+
+    labels = _image_files(Path(args.content))
+    instances = _image_files(Path(args.instance)) if args.instance is not None else None
+    styles = _image_files(Path(args.style)) if args.style else []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save = lambda img, path: save_image((img.clamp(-1, 1) + 1) / 2, path)  # noqa: E731
+    gen = torch.Generator().manual_seed(args.seed)
+    show = getattr(model, "label_image", None)
+    rows: list[list[torch.Tensor]] = []
+    names: list[str] = []
+    for f in labels:
+        ids = _read_label_map(f, "label map")
+        hw = _label_size(model, args.size, *ids.shape[2:])
+        label = _resized_ids(ids, hw)
+        inst = None
+        if instances is not None:
+            inst_file = _instance_partner(f, instances, args.instance, single=len(labels) == 1)
+            inst = _read_label_map(inst_file, "instance map")
+            if inst.shape != ids.shape:
+                raise ConfigError(f"instance map {inst_file} is {inst.shape[3]}x{inst.shape[2]}, its label map {f} "
+                                  f"{ids.shape[3]}x{ids.shape[2]}; a pair must have one size")
+            inst = _resized_ids(inst, hw)
+        try:
+            if styles:
+                results, names = [], [s.stem for s in styles]
+                for sf in styles:
+                    style = _to_unit_range(open_image(sf).resize((hw[1], hw[0]), Image.Resampling.BICUBIC))[None]
+                    results.append(model.translate(label, instance=inst, style_image=style))
+                    save(results[-1][0], out / f"{f.stem}_to_{sf.stem}.png")
+                result = torch.cat(results)
+            elif args.num_styles:
+                result = model.translate(label, instance=inst, num_styles=args.num_styles, generator=gen)
+                names = [f"style {k}" for k in range(result.shape[0])]
+                for k, img in enumerate(result):
+                    save(img, out / f"{f.stem}_{k}.png")
+            else:
+                result, names = model.translate(label, instance=inst), ["synthesized"]
+                save(result[0], out / f"{f.stem}.png")
+        except UserError as exc:  # e.g. an id >= label_nc (LabelValueError): name the file
+            raise with_context(exc, f"{f}: ") from None
+        shown = show(label) if callable(show) else label.repeat(1, 3, 1, 1) / max(1.0, float(label.max())) * 2 - 1
+        rows.append([shown[0].cpu(), *(r.cpu() for r in result)])
+    what = f"{len(labels)} label map(s)" + (f" x {len(styles)} style image(s)" if styles else
+                                            f" x {args.num_styles} random style(s)" if args.num_styles else "")
+    if len({tuple(r[0].shape) for r in rows}) == 1:
+        columns = [("label", torch.stack([r[0] for r in rows]))]
+        columns += [(n, torch.stack([r[1 + k] for r in rows])) for k, n in enumerate(names)]
+        save_grid(columns, out / "grid.png")
+        print(f"wrote {what} to {out} (grid.png: one row per label map)")
+    else:
+        print(f"wrote {what} to {out} (no grid.png: the label maps have different sizes)")
+    return 0
+
+
 def data_commands() -> dict[str, tuple[str, Any]]:
     """``{name: (plugin, main)}`` from every plugin's ``i2ikit_data_commands`` hook (the first plugin
     loaded, the core first, keeps a name; a plugin whose hook fails is skipped)."""
@@ -311,7 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("translate", help="translate images with an export folder or an official checkpoint")
     sp.add_argument("--model", required=True, help="i2ikit export folder or official checkpoint file")
     sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
-    sp.add_argument("--content", required=True, help="a content image or a folder of them")
+    sp.add_argument("--content", required=True, help="a content image or a folder of them (paired methods such as "
+                    "pix2pixHD: label-map PNGs of class ids)")
+    sp.add_argument("--instance", default=None, help="paired methods: the instance map(s) of the --content label maps, a "
+                    "file or a folder (paired by file name)")
     target = sp.add_mutually_exclusive_group()  # none: a method with one fixed mapping (translate_modes "direct")
     target.add_argument("--class-images", help="few-shot methods: a folder of K images of the target class (their codes are averaged)")
     target.add_argument("--target-class", type=int, nargs="+", help="many-class methods: target class indices (one output each)")
@@ -322,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="two-domain methods (UNIT, MUNIT, DRIT): a2b (source -> target domain, the default) or b2a")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random styles (--num-styles)")
     sp.add_argument("--out", required=True)
-    sp.add_argument("--size", type=_positive_int, default=None, help="resize to SIZExSIZE (default: the export's crop, else 128)")
+    sp.add_argument("--size", type=_positive_int, default=None, help="resize to SIZExSIZE (default: the export's crop, else "
+                    "128); label maps: width SIZE, aspect kept (default: their own size), rounded to the model's multiple")
     sp.add_argument("--batch-size", type=_positive_int, default=16)
     sp.set_defaults(fn=cmd_translate)
 

@@ -136,7 +136,7 @@ def find_pairs(root: Path, *, layout: str, phase: str, label_dir: str | None = N
             for k in sorted(by_label)]
 
 
-def _read_ids(path: Path, what: str) -> np.ndarray:
+def read_label_ids(path: Path, what: str) -> np.ndarray:
     """A label or instance map as an integer array (PNG modes L, P, I;16, I; never colours)."""
     try:
         with Image.open(path) as img:
@@ -271,7 +271,7 @@ class PairedImages(LabeledImages):
         own options, which must treat the maps with nearest-neighbour resampling.
         """
         p = self.pairs[self._check_index(index)]
-        label_ids = _read_ids(p.label, "label map")
+        label_ids = read_label_ids(p.label, "label map")
         self._check_ids(label_ids, p.label)
         label = Image.fromarray(label_ids.astype(np.int32), mode="I")
         image = open_image(p.image)
@@ -282,7 +282,7 @@ class PairedImages(LabeledImages):
         members = [torch.from_numpy(np.asarray(self._apply(label, size, box, flip, Image.Resampling.NEAREST),
                                                dtype=np.float32).copy())[None]]
         if p.instance is not None:
-            inst = Image.fromarray(_read_ids(p.instance, "instance map").astype(np.int32), mode="I")
+            inst = Image.fromarray(read_label_ids(p.instance, "instance map").astype(np.int32), mode="I")
             members.append(torch.from_numpy(np.asarray(self._apply(inst, size, box, flip, Image.Resampling.NEAREST),
                                                        dtype=np.float32).copy())[None])
         img = self._apply(image, size, box, flip, Image.Resampling.BICUBIC)
