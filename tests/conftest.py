@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,16 @@ def _fresh_accelerate_state():
         PartialState._reset_state()
     except Exception:
         pass
+
+
+@pytest.fixture
+def one_thread():
+    """One CPU thread for a test that compares with numbers recorded on one thread: another count sums
+    convolutions (and their gradients) in another order, a few 1e-6 apart after a training step."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class NetworkUsed(AssertionError):

@@ -70,14 +70,6 @@ def train_two_iterations(name: str) -> list[tuple[str, str]]:
     return logged
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_default_parts_give_the_recorded_losses(name: str, one_thread) -> None:
     assert train_two_iterations(name) == RECORDED[name]
