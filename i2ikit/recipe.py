@@ -112,7 +112,7 @@ class EvalConfig:
     """Target classes: ``{type: <dataset>, ...}`` (e.g. the held-out classes)."""
     content: dict[str, Any] | None = None
     """Source-class content images; default: the training data."""
-    protocol: Literal["few_shot", "many_class", "two_domain"] | None = None
+    protocol: Literal["few_shot", "many_class", "two_domain", "paired"] | None = None
     """Default: the method's task (``Method.tasks``)."""
     k: list[int] = field(default_factory=lambda: [1])
     metrics: list[str] = field(default_factory=lambda: ["mfid"])
@@ -120,7 +120,7 @@ class EvalConfig:
     """Per-metric keyword arguments, e.g. ``{accuracy: {classifier: path}}``."""
     num_content: int = 100
     styles_per_input: int = 1
-    """two_domain: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)."""
+    """two_domain and paired: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)."""
     diversity_samples: int = 0
     max_real_per_class: int = 1000
     """0: every real image of the target classes."""
@@ -448,7 +448,7 @@ def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
                 registry.get("metric", name)
             except KeyError as exc:
                 raise RecipeError(f"{where}: eval.metrics: {exc}") from None
-        tasks = [t for t in (getattr(method_cls, "tasks", ()) or ()) if t in ("few_shot", "many_class", "two_domain")]
+        tasks = [t for t in (getattr(method_cls, "tasks", ()) or ()) if t in ("few_shot", "many_class", "two_domain", "paired")]
         if eval_cfg.protocol is None and tasks:
             eval_cfg.protocol = tasks[0]
         if eval_cfg.protocol not in tasks:

@@ -113,7 +113,10 @@ def test_many_class_and_two_domain_protocols(split):
 
 
 def test_report_files(tmp_path):
-    results = {"funit": {"k1": {"top1": 0.5, "mfid": 12.0, "num_content": 3.0}}, "baseline": {"k1": {"top1": 0.1, "mfid": 30.0}}}
+    # counts (num_*, *_inputs, *_per_input, *_images_*) stay in metrics.json, out of the table
+    results = {"funit": {"k1": {"top1": 0.5, "mfid": 12.0, "num_content": 3.0, "lpips_diversity_inputs": 3.0,
+                                "lpips_diversity_samples_per_input": 2.0, "fid_images_real": 9.0}},
+               "baseline": {"k1": {"top1": 0.1, "mfid": 30.0}}}
     paths = write_report(results, tmp_path / "r", title="t", command="i2ikit eval x")
     assert json.loads(paths["json"].read_text()) == results
     md = paths["md"].read_text()

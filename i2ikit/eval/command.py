@@ -6,6 +6,8 @@ commands that plugins provide (the core's ``train-classifier``, the glyphs plugi
     i2ikit eval runs/cat2dog/export --protocol two_domain --content afhq/val --content-classes cat \\
         --data afhq/train --data-classes dog --styles-per-input 10 --max-real 0 --metrics fid lpips_diversity dipd \\
         --image-size 256 --out runs/cat2dog/eval
+    i2ikit eval runs/spade_glyphs/export --data glyph_edges:test --metrics fid kid lpips_diversity \
+        --styles-per-input 4 --out runs/spade_glyphs/eval
     i2ikit eval train-classifier --data glyphs:test --out clf/style
     i2ikit eval glyphs --model runs/quickstart/export --out runs/glyph_benchmark
 """
@@ -32,8 +34,26 @@ def content_labels_for(source: Any) -> list[int] | None:
         return None
 
 
-# The evaluation protocol of each task a method declares (Method.tasks); "paired" has none yet.
-PROTOCOLS = ("few_shot", "many_class", "two_domain")
+# The evaluation protocol of each task a method declares (Method.tasks).
+PROTOCOLS = ("few_shot", "many_class", "two_domain", "paired")
+
+
+def dataset_from_option(spec: str, option: str) -> Any:
+    """A ``--data`` / ``--content`` value: a data spec string (a folder, ``glyph_edges:test``, ``hf:`` ...) or, for
+    options a string cannot carry, a YAML mapping as a recipe writes it (``{type: paired, root: data/cityscapes,
+    layout: cityscapes, phase: val, label_nc: 35, preprocess: fixed, crop_size: 512, aspect_ratio: 2}``)."""
+    if spec.lstrip().startswith("{"):
+        import yaml
+
+        try:
+            mapping = yaml.safe_load(spec)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{option} {spec!r} is not a YAML mapping ({exc}); write it as a recipe's dataset entry, "
+                              "e.g. '{type: paired, root: data/cityscapes, layout: cityscapes, phase: val}'") from None
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{option} {spec!r} is not a mapping; write '{{type: ..., <options>}}'")
+        return build_dataset(mapping, option)
+    return build_dataset(spec, option)
 
 
 def eval_commands() -> dict[str, tuple[str, Callable[[list[str]], int]]]:
@@ -66,14 +86,16 @@ def parser(commands: dict[str, tuple[str, Callable[[list[str]], int]]] | None = 
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="i2ikit export folder or official checkpoint file")
     p.add_argument("--method", default=None, help="method name (needed for official checkpoint files)")
-    p.add_argument("--data", required=True, help="target classes: folder, glyphs:test, hf:<path> or list:<root>:<file>")
+    p.add_argument("--data", required=True, help="target classes: folder, glyphs:test, hf:<path>, list:<root>:<file> or a YAML "
+                                                 "mapping as in a recipe ('{type: paired, root: ..., phase: val}'); "
+                                                 "paired: the paired split (label maps and their real images)")
     p.add_argument("--data-classes", nargs="+", default=None, metavar="CLASS",
                    help="only these classes of --data (e.g. dog of AFHQ train for a two-domain cat->dog model)")
     p.add_argument("--content", default=None, help="source-class content images (default: --data)")
     p.add_argument("--content-classes", nargs="+", default=None, metavar="CLASS",
                    help="only these classes of --content (e.g. cat of AFHQ val)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=None,
-                   help="default: the model's task (its method's `tasks`: few_shot, many_class or two_domain)")
+                   help="default: the model's task (its method's `tasks`: few_shot, many_class, two_domain or paired)")
     p.add_argument("--k", type=int, nargs="+", default=[1, 5], help="class images per target class (few_shot)")
     p.add_argument("--metrics", nargs="+", default=["accuracy", "mfid", "mkid"])
     p.add_argument("--classifier", default=None, help="style/class classifier folder for translation accuracy")
@@ -82,11 +104,12 @@ def parser(commands: dict[str, tuple[str, Callable[[list[str]], int]]] | None = 
                    help="feature extractor for FID/KID: 'inception' (default, the TF FID Inception), 'stargan_v2' "
                         "(StarGAN v2's torchvision ImageNet Inception-v3, as GP-UNIT's notebook) or a classifier folder")
     p.add_argument("--weights", default=None, help="folder of network weights (sets I2IKIT_WEIGHTS)")
-    p.add_argument("--num-content", type=int, default=500)
+    p.add_argument("--num-content", type=int, default=None,
+                   help="content images drawn (default 500); paired: label maps drawn (default: all of the split)")
     p.add_argument("--max-real", type=int, default=1000, help="real images drawn per target class; 0: all")
     p.add_argument("--diversity-samples", type=int, default=0)
     p.add_argument("--styles-per-input", type=int, default=1,
-                   help="two_domain: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)")
+                   help="two_domain / paired: random styles per input, all fed to every metric (GP-UNIT's protocol: 10)")
     p.add_argument("--image-size", type=int, default=None, help="default: the export's crop, else 128")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -138,17 +161,21 @@ def run_eval(args: argparse.Namespace) -> int:
     size = args.image_size
     if size is None and Path(args.model).is_dir():
         size = ((read_export_config(args.model).get("recipe") or {}).get("data") or {}).get("crop")
-    targets = build_dataset(args.data, "--data")
-    content = build_dataset(args.content, "--content") if args.content else targets
+    targets = dataset_from_option(args.data, "--data")
+    content = dataset_from_option(args.content, "--content") if args.content else targets
     if args.content_classes:
         content = content.subset(args.content_classes)
     if args.data_classes:
         targets = targets.subset(args.data_classes)
-    settings = EvalSettings(protocol=args.protocol, ks=args.k, metrics=args.metrics, num_content=args.num_content,
+    num_content = args.num_content
+    if num_content is None:
+        num_content = len(targets) if args.protocol == "paired" else 500
+    settings = EvalSettings(protocol=args.protocol, ks=args.k, metrics=args.metrics, num_content=num_content,
                             max_real_per_class=args.max_real, diversity_samples=args.diversity_samples,
                             styles_per_input=args.styles_per_input, batch_size=args.batch_size, seed=args.seed)
     results = evaluate(model, content=content, targets=targets, settings=settings, metric_options=metric_options(args),
-                       image_size=size or 128, content_labels=content_labels_for(content), device=device)
+                       image_size=size or 128, device=device,
+                       content_labels=content_labels_for(content) if args.protocol != "paired" else None)
     name = Path(args.model).name
     paths = write_report({name: results}, Path(args.out), title=f"Evaluation of {args.model}",
                          command="i2ikit eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]))

@@ -12,6 +12,11 @@
   (FID, KID, DIPD, ...) sees all S x N outputs and ``lpips_diversity`` the S outputs of each input
   (GP-UNIT's paper protocol: S = 10). With S = 1, ``diversity_samples`` adds extra styles per input
   for diversity only.
+- ``paired`` (pix2pixHD, SPADE: label maps to images): every label map of a ``paired`` split (the test
+  split; ``num_content`` caps it with a seeded draw) synthesised (``model.translate(label, instance)``) and
+  the synthesised set compared with the real images of the same split (FID, KID). ``styles_per_input`` S > 1,
+  for a method with random styles (``num_styles`` in its ``translate_modes``), synthesises each label map
+  S times; every metric sees the S x N images and ``lpips_diversity`` the S of each label map.
 
 Metrics are registered plugins of kind ``metric`` with ``update(group)`` / ``compute()``.
 """
@@ -32,7 +37,7 @@ from ..errors import ConfigError
 from ..plugins import get_registry
 from .metrics import TranslationGroup
 
-Protocol = Literal["few_shot", "many_class", "two_domain"]
+Protocol = Literal["few_shot", "many_class", "two_domain", "paired"]
 
 
 @dataclass
@@ -47,8 +52,8 @@ class EvalSettings:
     diversity_samples: int = 0
     """Extra outputs per input for diversity (few_shot: other K-shot sets; two_domain: random styles)."""
     styles_per_input: int = 1
-    """two_domain: random styles per input, all fed to every metric (S x N translations; with S >= 2
-    the same S outputs per input are the diversity samples)."""
+    """two_domain and paired: random styles per input, all fed to every metric (S x N translations; with
+    S >= 2 the same S outputs per input are the diversity samples)."""
     batch_size: int = 32
     seed: int = 0
 
@@ -124,9 +129,12 @@ def evaluate(
     from tqdm.auto import tqdm
 
     device = torch.device(device)
-    transform = EvalTransform(new_size=new_size or image_size, crop=image_size)
     s = settings
     _check_settings(s)
+    if s.protocol == "paired":
+        return evaluate_paired(model, targets, settings=s, metric_options=metric_options, device=device,
+                               progress=progress)
+    transform = EvalTransform(new_size=new_size or image_size, crop=image_size)
     content_idx = _draw(len(content), s.num_content, s.seed, "content", content.name)
     x_content = _stack(content, content_idx, transform)
     c_labels = torch.tensor([content_labels[i] for i in content_idx]) if content_labels is not None else None
@@ -134,7 +142,7 @@ def evaluate(
     ks = s.ks if s.protocol == "few_shot" else [None]
     n_styles = max(int(s.styles_per_input), 1)
     if n_styles > 1 and s.protocol != "two_domain":
-        raise ConfigError(f"styles_per_input={n_styles} (--styles-per-input) is for the two_domain protocol, not "
+        raise ConfigError(f"styles_per_input={n_styles} (--styles-per-input) is for the two_domain and paired protocols, not "
                           f"{s.protocol!r}")
     if n_styles > 1 and s.diversity_samples:
         raise ConfigError(f"styles_per_input={n_styles} already gives {n_styles} outputs per input for diversity; "
@@ -222,6 +230,95 @@ def evaluate(
     return results
 
 
+def _seeded_translate(model: Any, seed: Any, device: torch.device, *args: Any) -> torch.Tensor:
+    """``model.translate(*args)`` with the global RNG seeded from ``seed`` (forked: the caller's stream is
+    untouched), so a method drawing its own random style repeats exactly."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(stable_hash(*seed) % 2**63)
+        return model.translate(*args).detach().float()
+
+
+def evaluate_paired(
+    model: Any,
+    pairs: Any,
+    *,
+    settings: EvalSettings,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """The ``paired`` protocol (module docstring) on ``pairs``, a ``paired`` dataset (its items ``[image | label
+    | instance]``, loaded as for evaluation: no flip, centred crops). Returns ``{"all": {metric_key: value}}``.
+
+    The label maps go in at the data's size; a method that answers at another size (SPADE's fixed-size
+    generator) has its images resized (bilinear, antialiased when shrinking) to the real images' size. The
+    metrics' ``content`` images are the label maps in colour (``model.label_image`` when it has one)."""
+    from tqdm.auto import tqdm
+
+    from ..data import split_paired
+
+    device = torch.device(device)
+    s = settings
+    if not callable(getattr(pairs, "sample_item", None)) or not hasattr(pairs, "pairs"):
+        raise ConfigError(f"the paired protocol reads a dataset of type `paired` (label maps with their images), got "
+                          f"{getattr(pairs, 'name', type(pairs).__name__)}; give --data a paired split, e.g. "
+                          "{type: paired, root: ..., phase: val} or glyph_edges:test")
+    n_styles = max(int(s.styles_per_input), 1)
+    modes = tuple(getattr(model, "translate_modes", ()) or ())
+    name = getattr(model, "method_name", "") or type(model).__name__
+    if (n_styles > 1 or s.diversity_samples) and "num_styles" not in modes:
+        raise ConfigError(f"styles_per_input={n_styles} / diversity_samples={s.diversity_samples} need a method that "
+                          f"samples styles (translate_modes num_styles); this {name} model makes one image per label map "
+                          "(e.g. SPADE without use_vae, pix2pixHD). Leave them at 1 and 0")
+    if n_styles > 1 and s.diversity_samples:
+        raise ConfigError(f"styles_per_input={n_styles} already gives {n_styles} outputs per label map for diversity; "
+                          "leave diversity_samples at 0")
+    idx = _draw(len(pairs), s.num_content, s.seed, "content", pairs.name)
+    items = torch.stack([pairs.sample_item(i, None)[0] for i in idx])
+    real, label, instance = split_paired(items)
+    show = getattr(model, "label_image", None)
+    content = (show(label).float().cpu() if callable(show)
+               else label.repeat(1, 3, 1, 1) / max(1.0, float(label.max())) * 2 - 1)
+    bounds = [(i, min(i + s.batch_size, len(idx))) for i in range(0, len(idx), s.batch_size)]
+    total = len(bounds) * (n_styles + int(s.diversity_samples))
+    bar = tqdm(total=total, desc="eval paired", disable=not progress, dynamic_ncols=True)
+
+    def synthesised(v: int) -> torch.Tensor:
+        outs = []
+        for i, j in bounds:
+            inst = None if instance is None else instance[i:j].to(device)
+            y = _seeded_translate(model, (s.seed, "paired", v, i), device, label[i:j].to(device), inst)
+            if y.shape[-2:] != real.shape[-2:]:
+                y = F.interpolate(y, size=real.shape[-2:], mode="bilinear", align_corners=False,
+                                  antialias=y.shape[-1] > real.shape[-1])
+            outs.append(y.cpu())
+            bar.update(1)
+        return torch.cat(outs)
+
+    styles = [synthesised(v) for v in range(n_styles)]
+    variants = None
+    if n_styles > 1:
+        variants = torch.stack(styles, dim=1)
+    elif s.diversity_samples:
+        variants = torch.stack([synthesised(v + 1) for v in range(s.diversity_samples)], dim=1)
+    bar.close()
+    metrics = build_metrics(s.metrics, metric_options, device=str(device))
+    group = TranslationGroup(target="paired", target_label=0, content=content, translated=styles[0], real=real,
+                             variants=variants)
+    for metric in metrics.values():
+        metric.update(group)
+    for more in styles[1:]:  # the other styles: more synthesised images for the metrics that read them
+        group = TranslationGroup(target="paired", target_label=0, content=content, translated=more, real=real[:0])
+        for metric in metrics.values():
+            if getattr(metric, "reads_translations", True):
+                metric.update(group)
+    row: dict[str, float] = {"num_content": float(len(idx)), "num_target_classes": 1.0,
+                             "num_styles_per_input": float(n_styles)}
+    for metric in metrics.values():
+        row.update({key: float(v) for key, v in metric.compute().items()})
+    return {"all": row}
+
+
 def write_report(results: Mapping[str, Mapping[str, Mapping[str, float]]], out: Path, *, title: str, command: str | None = None) -> dict[str, Path]:
     """Write ``metrics.json``, ``metrics.md`` (one row per model and K) and ``metrics.png`` (a bar plot).
 
@@ -229,9 +326,11 @@ def write_report(results: Mapping[str, Mapping[str, Mapping[str, float]]], out: 
     """
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    # The table shows the metrics; counts (images, classes, subset sizes) and spreads stay in metrics.json.
+    # The table shows the metrics; counts (images, classes, inputs, samples, subset sizes) and spreads stay in
+    # metrics.json.
     def shown(key: str) -> bool:
-        return not (key.startswith("num_") or key.endswith(("_std", "_subset_size", "_classes")) or "images" in key)
+        return not (key.startswith("num_") or key.endswith(("_std", "_subset_size", "_classes", "_inputs", "_per_input"))
+                    or "images" in key)
 
     keys = sorted({k for per_model in results.values() for row in per_model.values() for k in row if shown(k)})
     lines = [f"# {title}", ""]
