@@ -14,84 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
 
-import torch
-
-from throughput import _sync_and_reset, peak_memory_mb
+from throughput import run_paired
 
 TINY = {"label_nc": 2, "ngf": 16, "n_downsample_global": 3, "n_blocks_global": 3, "ndf": 16}  # recipes/pix2pixhd_glyphs.yaml
 OFFICIAL = {
     "global": {"label_nc": 35},                                              # label2city_512p (defaults)
     "local": {"label_nc": 35, "netG": "local", "ngf": 32, "num_D": 3},     # label2city_1024p
 }
-
-
-def _paired_folder(root: Path) -> Path:
-    """A one-pair dataset in the folders layout, so the trainer can be built (the batches are synthetic)."""
-    import numpy as np
-    from PIL import Image
-
-    for sub in ("train_label", "train_img", "train_inst"):
-        (root / sub).mkdir(parents=True)
-    Image.fromarray(np.zeros((32, 32), np.uint8), mode="L").save(root / "train_label" / "x.png")
-    Image.new("RGB", (32, 32)).save(root / "train_img" / "x.png")
-    Image.fromarray(np.zeros((32, 32), np.uint16)).save(root / "train_inst" / "x.png")
-    return root
-
-
-def bench_one(method: dict[str, Any], precision: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    from i2ikit.recipe import validate
-    from i2ikit.train.trainer import Trainer
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
-    recipe = validate({
-        "name": "bench", "method": method,
-        "data": {"train": {"type": "paired", "root": str(root), "preprocess": "none"}, "new_size": 32, "crop": 32,
-                 "num_workers": 0},
-        "train": {"batch_size": args.batch, "mixed_precision": precision, "trackers": "none", "progress": False,
-                  "run_dir": str(root.parent / "run")},
-    })
-    trainer = Trainer(recipe)
-    model, dev = trainer.method, trainer.accelerator.device
-    g = torch.Generator().manual_seed(0)
-    shape = (args.batch, 1, args.height, args.width)
-    label = torch.randint(0, model.label_nc, shape, generator=g).float()
-    inst = torch.randint(0, 8, (args.batch, 1, args.height // 16, args.width // 16), generator=g).float()
-    inst = torch.nn.functional.interpolate(inst, size=(args.height, args.width), mode="nearest")
-    image = torch.rand(args.batch, 3, args.height, args.width, generator=g) * 2 - 1
-    batch = {"pairs": (torch.cat([image, label, inst], 1).to(dev), torch.zeros(args.batch, dtype=torch.long).to(dev))}
-
-    def train_iter(i: int) -> None:
-        for step in model.training_steps(i):
-            trainer._run_step(step, [batch])
-
-    def synth(i: int) -> None:
-        model.translate(label, inst)
-
-    def timed(fn: Any, n: int) -> tuple[float, float]:
-        for i in range(args.warmup):
-            fn(i)
-        _sync_and_reset(dev, reset=True)
-        t0 = time.perf_counter()
-        for i in range(n):
-            fn(args.warmup + i)
-        _sync_and_reset(dev, reset=False)
-        return n * args.batch / (time.perf_counter() - t0), peak_memory_mb(dev)
-
-    train_ips, train_mem = timed(train_iter, args.steps)
-    with trainer.accelerator.autocast():
-        synth_ips, synth_mem = timed(synth, args.steps)
-    return {"precision": precision, "train_ips": train_ips, "train_mem": train_mem, "synth_ips": synth_ips,
-            "synth_mem": synth_mem,
-            "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,20 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     method = {"name": "pix2pixhd", **(TINY if args.tiny else OFFICIAL[args.netG]),
               **({"vgg_weights": args.vgg} if args.vgg else {"no_vgg_loss": True})}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = _paired_folder(Path(tmp) / "data")
-        rows = [bench_one(method, prec, args, root) for prec in args.precision]
-    base = rows[0]
     what = "tiny" if args.tiny else f"official {args.netG}"
-    print(f"\npix2pixHD ({what} widths, VGG {'on' if args.vgg else 'off'}), {args.width}x{args.height}, batch {args.batch}, "
-          f"device: {base['device']}, torch {torch.__version__}")
-    print("| precision | train img/s | vs base | train peak MiB | synthesis img/s | vs base | synthesis peak MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['precision']} | {r['train_ips']:.2f} | {r['train_ips'] / base['train_ips']:.2f}x | {r['train_mem']:.0f} | "
-              f"{r['synth_ips']:.1f} | {r['synth_ips'] / base['synth_ips']:.2f}x | {r['synth_mem']:.0f} |")
-    if base["device"].startswith("cpu"):
-        print("(CPU peak memory is the process high-water mark, so later rows include earlier ones.)")
+    run_paired(f"pix2pixHD ({what} widths, VGG {'on' if args.vgg else 'off'})", method, args,
+               size=lambda model: (args.height, args.width))
     return 0
 
 
