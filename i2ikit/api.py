@@ -46,9 +46,11 @@ def _export_config(path: Path, name: str | None) -> tuple[type[Method], dict[str
 def load_model(spec: str | os.PathLike, method: str | None = None, **overrides: Any) -> Method:
     """A model from what a user names on the command line: an export folder, or an official checkpoint
     file/folder of ``method``. A run folder, a resume-state folder or a folder that is neither is named as such."""
-    path = Path(spec)
+    from .hub import download_export, looks_like_hub_id
+
+    path = download_export(str(spec)) if looks_like_hub_id(str(spec)) else Path(spec)
     if not path.exists():
-        raise MissingFileError(f"--model {os.fspath(spec)}: no such file or folder")
+        raise MissingFileError(f"--model {os.fspath(spec)}: no such file or folder (nor a Hub repo id <user>/<repo>)")
     if path.is_dir():
         why = not_an_export(path)
         if why:
@@ -70,14 +72,19 @@ def build(name: str | None = None, *, pretrained: str | os.PathLike | None = Non
     method's own. Every value is checked against the method's signature and declared ``constraints``
     first (a bad one raises :class:`~i2ikit.errors.ConfigError` naming the method and key).
     ``pretrained`` is an i2ikit export folder (``config.json`` + safetensors, its config is used and
-    ``kwargs`` override it) or an official checkpoint file or folder of that method (e.g. FUNIT's
-    ``animal149_gen.pt``, a DeepI2I release folder).
+    ``kwargs`` override it), a Hugging Face Hub repo id ``"<user>/<repo>[@<revision>]"`` holding one (when no
+    local path has that name; fetched into the Hub cache, ``HF_HUB_OFFLINE`` honoured: :mod:`i2ikit.hub`), or an
+    official checkpoint file or folder of that method (e.g. FUNIT's ``animal149_gen.pt``, a DeepI2I release
+    folder).
     """
     from .recipe import check_method_kwargs
 
+    from .hub import download_export, looks_like_hub_id
+
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if pretrained is not None:
-        path = Path(pretrained)
+        # "<user>/<repo>" with no local file or folder of that name: an export on the Hugging Face Hub
+        path = download_export(pretrained) if looks_like_hub_id(pretrained) else Path(pretrained)
         if not path.exists():
             raise MissingFileError(f"pretrained={os.fspath(pretrained)!r}: no such file or folder")
         if path.is_dir():

@@ -407,6 +407,59 @@ def cmd_data(argv: list[str]) -> int:
     return commands[argv[0]][1](argv[1:]) or 0
 
 
+def cmd_zoo(args: argparse.Namespace) -> int:
+    """The official releases i2ikit loads (every plugin's ``i2ikit_zoo_entries``), as a table or JSON."""
+    import json
+
+    from .zoo import zoo_entries
+
+    entries = zoo_entries(args.pattern)
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print(f"no release matches {args.pattern!r}; `i2ikit zoo` lists them all", file=sys.stderr)
+        return 1
+    print(f"{'id':34s} {'method':10s} {'task':10s} {'licence':18s} dataset")
+    for e in entries:
+        licence = e.licence_name if e.licence == "other" else e.licence
+        print(f"{e.id:34s} {e.method:10s} {e.task:10s} {licence:18s} {e.dataset}")
+        files = ", ".join(f.name + (f" (sha256 {f.sha256[:12]}...)" if f.sha256 else "") for f in e.files)
+        print(f"    files: {files}")
+        print(f"    from: {e.source}")
+        if e.reported:
+            shown = ", ".join(f"{k} {v}" for k, v in e.reported.items())
+            print(f"    reported: {shown} ({e.reported_source or 'the authors'})")
+        print(f"    convert: {e.convert_command}")
+    print(f"\n{len(entries)} release(s). Download the files from the page named, then run the convert command; "
+          "`--json` gives every field.")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+    from .recipe import parse_value
+
+    settings: dict[str, Any] = {}
+    for item in args.settings:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"convert: setting {item!r} is not of the form key=value (e.g. dataset_mode=cityscapes)")
+        settings[key.strip()] = parse_value(text)
+    out = convert(args.source, args.out, method=args.method, release_id=args.zoo, settings=settings)
+    print(f"wrote {out} (config.json, safetensors, README.md model card); load it with "
+          f"i2ikit.build(pretrained={str(out)!r}) or i2ikit translate --model {out}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import push_export
+
+    url = push_export(args.export, args.repo_id, private=args.private, commit_message=args.message)
+    print(f"pushed {args.export} to {args.repo_id}: {url}; load it with i2ikit.build(pretrained={args.repo_id!r})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .registry import KINDS
 
@@ -440,8 +493,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(fn=cmd_train)
 
+    sp = sub.add_parser("zoo", help="list the official releases i2ikit loads: method, dataset, licence, files, "
+                                    "reported metrics and the convert command")
+    sp.add_argument("pattern", nargs="?", default="*", help="wildcard on the id, method or dataset (e.g. '*spade*')")
+    sp.add_argument("--json", action="store_true", help="every field, as JSON")
+    sp.set_defaults(fn=cmd_zoo)
+
+    sp = sub.add_parser("convert", help="convert an official checkpoint file or folder into an i2ikit export "
+                                        "(config.json + safetensors + model card)")
+    sp.add_argument("source", help="the official file or folder, as downloaded")
+    sp.add_argument("--method", default=None, help="the method the files belong to (default: the --zoo entry's)")
+    sp.add_argument("--zoo", default=None, metavar="ID", help="the release (`i2ikit zoo`): its method, settings, "
+                    "licence, checksums and reported metrics go into the export and its card")
+    sp.add_argument("--out", required=True, help="the export folder to write")
+    sp.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                    help="more settings for the method (YAML values), e.g. --set dataset_mode=cityscapes")
+    sp.set_defaults(fn=cmd_convert)
+
+    sp = sub.add_parser("push", help="upload an export (config.json, safetensors, model card) to a Hugging Face Hub "
+                                     "model repo")
+    sp.add_argument("export", help="the export folder (runs/<name>/export, or what i2ikit convert wrote)")
+    sp.add_argument("repo_id", help="<user or organisation>/<name>; created when missing (log in first: hf auth login)")
+    sp.add_argument("--private", action="store_true", help="create the repo private")
+    sp.add_argument("--message", default=None, help="the commit message")
+    sp.set_defaults(fn=cmd_push)
+
     sp = sub.add_parser("translate", help="translate images with an export folder or an official checkpoint")
-    sp.add_argument("--model", required=True, help="i2ikit export folder or official checkpoint file")
+    sp.add_argument("--model", required=True, help="i2ikit export folder, Hub repo id (<user>/<repo>) or official "
+                    "checkpoint file")
     sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
     sp.add_argument("--content", required=True, help="a content image or a folder of them (paired methods such as "
                     "pix2pixHD: label-map PNGs of class ids)")

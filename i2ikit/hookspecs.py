@@ -54,3 +54,11 @@ def i2ikit_eval_commands() -> dict[str, Callable[[list[str]], int]]:
     here takes precedence over an export folder of that name as ``i2ikit eval``'s first argument
     (write ``./NAME`` for the folder).
     """
+
+
+@hookspec
+def i2ikit_zoo_entries() -> list[Any]:
+    """Official releases the plugin's methods load, as :class:`i2ikit.zoo.Release` entries (method, settings,
+    dataset, licence, source, files with checksums, reported metrics), listed by ``i2ikit zoo`` and used by
+    ``i2ikit convert --zoo <id>``. Nothing is downloaded. On an id clash the plugin loaded first keeps the id.
+    """

@@ -212,8 +212,12 @@ class Method(nn.Module):
         """Extra files for an export besides ``config.json`` and the safetensors, e.g. an official-format
         checkpoint other tools read. ``directory`` is the export being written (atomically)."""
 
-    def save_pretrained(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write ``config.json`` and one ``<network>.safetensors`` per network, atomically."""
+    def save_pretrained(self, directory: str | os.PathLike, *, extra: Mapping[str, Any] | None = None,
+                        files: Mapping[str, str | bytes] | None = None) -> Path:
+        """Write ``config.json`` and one ``<network>.safetensors`` per network, atomically.
+
+        ``extra``: more top-level keys of ``config.json`` (e.g. where a conversion came from). ``files``: more
+        files of the export by name (e.g. ``{"README.md": model_card}``), written inside the same atomic step."""
         from . import __version__
 
         directory = Path(directory)
@@ -237,8 +241,27 @@ class Method(nn.Module):
             tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
             save_file(tensors, str(tmp / f"{name}.safetensors"), metadata={"format": "pt"})
         self.write_export_files(tmp)
+        for name, content in (files or {}).items():
+            if Path(name).name != name or name in (CONFIG_NAME,) or name.endswith(".safetensors"):
+                raise ValueError(f"save_pretrained: extra file {name!r} must be a plain file name other than "
+                                 "config.json and the networks' .safetensors")
+            target = tmp / name
+            target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
         _replace_dir(tmp, directory)
         return directory
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
+                    commit_message: str | None = None, card: str | None = None) -> str:
+        """Upload this model to the Hugging Face Hub model repo ``repo_id`` (created when missing) as an export:
+        ``config.json``, safetensors and a model card (``card``, default one made from the method). Returns the
+        commit URL. ``i2ikit push <export> <repo_id>`` does the same for an export folder."""
+        from .convert import model_card
+        from .hub import push_export
+
+        with tempfile.TemporaryDirectory() as tmp:
+            card = card or model_card(self.method_name, tuple(self.tasks or ()), name=repo_id.split("/")[-1])
+            export = self.save_pretrained(Path(tmp) / "export", files={"README.md": card})
+            return push_export(export, repo_id, private=private, token=token, commit_message=commit_message)
 
     def load_pretrained_weights(self, directory: str | os.PathLike) -> None:
         directory = Path(directory)
