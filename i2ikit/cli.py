@@ -460,6 +460,16 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .train.report import plot_run
+
+    written = plot_run(args.run_dir, smooth=args.smooth)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"wrote {Path(args.run_dir) / 'index.html'} (the curves and every sample grid; open it in a browser)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .registry import KINDS
 
@@ -492,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("overrides", nargs="*")
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(fn=cmd_train)
+
+    sp = sub.add_parser("plot", help="draw a run's loss curves and evaluation metrics as PNG and refresh its "
+                                     "index.html of sample grids")
+    sp.add_argument("run_dir", help="the run folder (runs/<name>)")
+    sp.add_argument("--smooth", type=_positive_int, default=None, help="moving-average window (default: steps / 50)")
+    sp.set_defaults(fn=cmd_plot)
 
     sp = sub.add_parser("zoo", help="list the official releases i2ikit loads: method, dataset, licence, files, "
                                     "reported metrics and the convert command")

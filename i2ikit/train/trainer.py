@@ -32,6 +32,7 @@ from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
 from .ema import update_ema
+from .report import write_index
 from .samples import save_grid
 
 
@@ -342,7 +343,9 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return None
         columns = self.method.sample_columns(batch)
-        return save_grid(columns, self.run_dir / "samples" / f"step_{self.step:08d}.png")
+        path = save_grid(columns, self.run_dir / "samples" / f"step_{self.step:08d}.png")
+        write_index(self.run_dir, title=self.recipe.name)  # the run's page of grids, newest first
+        return path
 
     def run_eval(self) -> dict[str, dict[str, float]] | None:
         """Evaluate the EMA model as the recipe's ``eval:`` section says; log and save the numbers."""
