@@ -452,6 +452,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import launch
+
+    launch(args.model, method=args.method, host=args.host, port=args.port, size=args.size, share=args.share)
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from .hub import push_export
 
@@ -533,6 +540,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--private", action="store_true", help="create the repo private")
     sp.add_argument("--message", default=None, help="the commit message")
     sp.set_defaults(fn=cmd_push)
+
+    sp = sub.add_parser("demo", help="a web page (Gradio, the [demo] extra) that translates uploaded images with a "
+                                     "model: class images, target classes, styles, as the model allows")
+    sp.add_argument("--model", required=True, help="i2ikit export folder, Hub repo id (<user>/<repo>) or official "
+                    "checkpoint file (with --method)")
+    sp.add_argument("--method", default=None, help="method name, needed for official checkpoint files")
+    sp.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sp.add_argument("--port", type=_positive_int, default=7860)
+    sp.add_argument("--size", type=_positive_int, default=None,
+                    help="input size in pixels (default: the export's training crop, else 128)")
+    sp.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs the internet)")
+    sp.set_defaults(fn=cmd_demo)
 
     sp = sub.add_parser("translate", help="translate images with an export folder or an official checkpoint")
     sp.add_argument("--model", required=True, help="i2ikit export folder, Hub repo id (<user>/<repo>) or official "
