@@ -73,3 +73,9 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("discriminator", "drit_dis", DritDiscriminator)
     register("discriminator", "drit_content", DritContentDiscriminator)
     register("method", "drit", DRIT)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+    return list(RELEASES)

@@ -25,3 +25,9 @@ __all__ = ["__version__", "MUNIT", "AdaINGen", "munit_init", "load_dis", "drop_p
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("method", "munit", MUNIT)
     register("generator", "munit_generator", AdaINGen)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+    return list(RELEASES)

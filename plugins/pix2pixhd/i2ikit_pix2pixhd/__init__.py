@@ -92,3 +92,9 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
              description="pix2pixHD netE: image -> feat_num maps, averaged inside each instance; forward(image, inst)")
     register("discriminator", "pix2pixhd_patch", NLayerDiscriminator,
              description="one scale of pix2pixHD's D (NLayerDiscriminator, getIntermFeat); use inside multiscale")
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+    return list(RELEASES)

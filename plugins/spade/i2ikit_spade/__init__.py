@@ -87,3 +87,9 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("generator", "spade_generator", SPADEGenerator)
     register("encoder", "spade_encoder", ConvEncoder)
     register("discriminator", "spade_patch", SPADEPatchDiscriminator)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+    return list(RELEASES)

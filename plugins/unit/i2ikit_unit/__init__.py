@@ -22,3 +22,9 @@ __all__ = ["__version__", "UNIT", "VAEGen", "kl"]
 def i2ikit_register(register: Callable[..., Any]) -> None:
     register("method", "unit", UNIT)
     register("generator", "unit_generator", VAEGen)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+    return list(RELEASES)
