@@ -299,8 +299,8 @@ def build_app(demo: DemoModel) -> Any:
                     "Uploads stay on this machine.")
         # the outputs are made first (laid out on the right, below) so every tab's button can write to them
         status = gr.Markdown("", elem_id="status", render=False)
-        grid = gr.Image(label="Result (one row per input)", type="filepath", interactive=False, elem_id="grid",
-                        render=False)
+        grid = gr.Image(label="Result (one row per input)", show_label=False, type="filepath", interactive=False,
+                        elem_id="grid", render=False)  # no label over the grid's top row; the status names columns
         download = gr.File(label="Download the grid (PNG)", interactive=False, elem_id="download", render=False)
         with gr.Row():
             with gr.Column():
