@@ -430,8 +430,8 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         if e.reported:
             shown = ", ".join(f"{k} {v}" for k, v in e.reported.items())
             print(f"    reported: {shown} ({e.reported_source or 'the authors'})")
-        print(f"    convert: {e.convert_command}")
-    print(f"\n{len(entries)} release(s). Download the files from the page named, then run the convert command; "
+        print(f"    convert: {e.convert_command}" if e.convert_command else f"    use: {e.command}")
+    print(f"\n{len(entries)} release(s). Download the files from the page named, then run the convert (or use) command; "
           "`--json` gives every field.")
     return 0
 

@@ -129,6 +129,9 @@ def convert(source: str | os.PathLike, out: str | os.PathLike, *, method: str | 
         raise MissingFileError(f"{source}: no such file or folder to convert; download the release first "
                                "(`i2ikit zoo` lists where each one is published)")
     release = find_release(release_id) if release_id else None
+    if release is not None and release.command:
+        raise ConfigError(f"--zoo {release.id}: this release is not converted into an export; i2ikit reads its files "
+                          f"as they are: {release.command}")
     if release is not None and method is not None and method != release.method:
         raise ConfigError(f"--method {method} disagrees with --zoo {release.id}, a {release.method!r} release; leave "
                           "--method out or give the release's method")

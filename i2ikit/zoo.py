@@ -65,6 +65,9 @@ class Release:
     files show (e.g. the dataset mode, the classes). ``reported``: the numbers the authors report for this
     release (``{"fid": 28.8}``), ``reported_source``: where (``paper Table 2``, ``README``).
     ``notes``: anything a user must know (what is missing, known problems).
+    ``command``: for files i2ikit reads as they are instead of converting them into an export (e.g. the
+    BigGAN-deep weights ``i2ikit data biggan-pairs`` synthesises GP-UNIT's data with), the command that uses
+    them; such a release has no convert command. ``method`` is then the plugin's method the files serve.
     """
 
     id: str
@@ -83,6 +86,7 @@ class Release:
     paper: str = ""
     convert_from: str = ""
     notes: str = ""
+    command: str = ""
 
     def __post_init__(self) -> None:
         where = f"zoo entry {self.id!r}"
@@ -100,8 +104,11 @@ class Release:
                 raise ConfigError(f"{where}: file {f.name}: sha256 must be 64 lower-case hex digits or None")
 
     @property
-    def convert_command(self) -> str:
-        """The command that turns the downloaded release into an i2ikit export."""
+    def convert_command(self) -> str | None:
+        """The command that turns the downloaded release into an i2ikit export (None for a release that is used
+        as it is: :attr:`command`)."""
+        if self.command:
+            return None
         src = self.convert_from or self.files[0].name
         return f"i2ikit convert {src} --zoo {self.id} --out exports/{self.id.replace('/', '-')}"
 
@@ -111,6 +118,7 @@ class Release:
         d["settings"], d["reported"] = dict(self.settings), dict(self.reported)
         d["hf_datasets"] = list(self.hf_datasets)
         d["convert_command"] = self.convert_command
+        d["use_command"] = self.command or self.convert_command
         return d
 
 

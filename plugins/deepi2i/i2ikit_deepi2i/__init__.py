@@ -74,3 +74,10 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("generator", "deepi2i_generator", Generator)
     register("discriminator", "biggan_projection", ProjectionDiscriminator)
     register("encoder", "deepi2i_encoder", Encoder)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+
+    return list(RELEASES)

@@ -22,3 +22,10 @@ def i2ikit_register(register: Callable[..., Any]) -> None:
     register("method", "funit", FUNIT)
     register("generator", "funit_generator", FewShotGen)
     register("discriminator", "funit_patch", GPPatchMcResDis)
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+
+    return list(RELEASES)

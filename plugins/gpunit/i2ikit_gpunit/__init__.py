@@ -124,3 +124,10 @@ def _biggan_pairs_main(argv: list[str]) -> int:
 @i2ikit.hookimpl
 def i2ikit_data_commands() -> dict[str, Callable[[list[str]], int]]:
     return {"biggan-pairs": _biggan_pairs_main}
+
+
+@i2ikit.hookimpl
+def i2ikit_zoo_entries() -> list:
+    from .zoo import RELEASES
+
+    return list(RELEASES)
