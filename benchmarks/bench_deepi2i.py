@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(p, size=128, batch=4, classes=10)
     args = p.parse_args(argv)
-    method = {"name": "deepi2i", "resolution": args.size, "num_classes": "auto", "phase_one_iters": 0}
-    if args.tiny:
-        method["ch"] = 16
+    def method(size: int) -> dict:
+        return {"name": "deepi2i", "resolution": size, "num_classes": "auto", "phase_one_iters": 0,
+                **({"ch": 16} if args.tiny else {})}
 
     def translate(m, batch):
         x = batch["source"][0]

@@ -19,18 +19,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 from throughput import add_common_arguments, run
 
 TINY = {"nef": 16, "ngf": 16, "discriminator": {"nf": 16}, "style_nef": 16}
 
 
+def _random_vgg19(path: Path) -> str:
+    """A torchvision VGG19 with random weights under the official file name: the VGG term's cost without the file."""
+    import torch
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    torch.save(vgg19().state_dict(), path)
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(p, size=256, batch=16, classes=2)
     p.add_argument("--vgg-weights", default=None, metavar="PATH",
-                   help="local vgg19-dcbb9e9d.pth: include the VGG19 reconstruction term (official loss)")
+                   help="local vgg19-dcbb9e9d.pth: include the VGG19 reconstruction term (official loss); "
+                        "'random': a randomly initialised VGG19 written for this run (the same cost, for timing)")
     p.add_argument("--guide", choices=["exemplar", "latent"], default="exemplar", help="translation to time")
     args = p.parse_args(argv)
     if args.classes < 2:
@@ -38,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="GP-UNIT is training with a random content encoder")
     if args.vgg_weights is None:
         warnings.filterwarnings("ignore", message="GP-UNIT: vgg_weights is null")
-    method = {"name": "gpunit", "img_size": args.size, "content_encoder": None, "vgg_weights": args.vgg_weights,
-              "source_classes": 0, "target_classes": None, **(TINY if args.tiny else {})}
+    if args.vgg_weights == "random":
+        args.vgg_weights = _random_vgg19(Path(tempfile.mkdtemp()) / "vgg19-dcbb9e9d.pth")
+
+    def method(size: int) -> dict:
+        return {"name": "gpunit", "img_size": size, "content_encoder": None, "vgg_weights": args.vgg_weights,
+                "source_classes": 0, "target_classes": None, **(TINY if args.tiny else {})}
 
     if args.guide == "exemplar":
         def translate(m, b):

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--vgg", default=None, help="vgg19-dcbb9e9d.pth (or auto) to include the VGG term")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the rows and the matmul peaks as JSON")
     args = p.parse_args(argv)
     method = {"name": "spade", **MODES[args.mode], "use_vae": args.vae,
               **({"vgg_weights": args.vgg} if args.vgg else {"no_vgg_loss": True})}
