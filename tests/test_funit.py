@@ -657,3 +657,38 @@ def test_init_schemes_match_the_official_weights_init(scheme: str) -> None:
     theirs.apply(official)
     for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def _train_a_few_steps(batched: bool, monkeypatch: pytest.MonkeyPatch, steps: int = 3) -> list[dict[str, float]]:
+    """Seeded D and G steps with RMSprop, as the trainer runs them; ``batched=False`` calls D once per input."""
+    monkeypatch.setattr(GPPatchMcResDis, "batch_independent", batched)
+    m = _tiny()
+    opts = m.make_optimizers()
+    logs = []
+    for i in range(steps):
+        batch = _batch(b=3, seed=10 + i)
+        row = {}
+        for step in m.training_steps(i):
+            for name, net in m.networks().items():
+                net.requires_grad_(name in step.trains)
+            out = step.fn(batch, m.networks())
+            out["loss"].backward()
+            for name in step.optimizers:
+                opts[name].step()
+                opts[name].zero_grad(set_to_none=True)
+            row.update({f"{step.name}/{k}": float(v.detach()) for k, v in out.items()})
+        logs.append(row)
+    logs.append({k: float(v.sum()) for k, v in m.gen.state_dict().items()})
+    return logs
+
+
+def test_g_step_calls_the_discriminator_on_one_batch_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The G step's four discriminator calls run as two on concatenated batches (funit_patch has no batch
+    statistics): losses and the trained generator's weights are bit for bit those of one call per input."""
+    assert _train_a_few_steps(True, monkeypatch) == _train_a_few_steps(False, monkeypatch)
+    calls = []
+    monkeypatch.setattr(GPPatchMcResDis, "batch_independent", True)
+    m = _tiny()
+    m.dis.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    m.g_step(_batch(b=3), m.networks())
+    assert calls == [6, 6]

@@ -212,11 +212,9 @@ class FUNIT(Method):
         xa, la = batch["content"]
         xb, lb = batch["class"]
         xt, xr = gen(xa, xb, reconstruct=True)
-        resp_t, feat_t = dis(xt, lb)
-        resp_r, feat_r = dis(xr, la)
+        (resp_t, feat_t), (resp_r, feat_r) = self._dis_calls(dis, (xt, lb), (xr, la))
         with torch.no_grad():  # targets of feature matching: no gradient reaches G through them
-            _, feat_b = dis(xb, lb)
-            _, feat_a = dis(xa, la)
+            (_, feat_b), (_, feat_a) = self._dis_calls(dis, (xb, lb), (xa, la))
         g_adv = 0.5 * (self.adv_loss.g(resp_t) + self.adv_loss.g(resp_r))
         g_rec = _l1(xr, xa)
         # on the spatial means of the deepest features the discriminator exposes (FUNIT's own: what its head reads)
@@ -225,6 +223,18 @@ class FUNIT(Method):
         with torch.no_grad():
             acc = 0.5 * ((resp_t >= 0).float().mean() + (resp_r >= 0).float().mean())
         return {"loss": loss, "g_adv": g_adv.detach(), "g_rec": g_rec.detach(), "g_fm": g_fm.detach(), "g_acc": acc}
+
+    def _dis_calls(self, dis: nn.Module, *inputs: tuple[torch.Tensor, torch.Tensor]) -> list[tuple[torch.Tensor, list]]:
+        """``[dis(x, y) for x, y in inputs]``, as one call on the concatenated batch when the discriminator says
+        its samples are independent (``batch_independent``: no batch statistics): the same numbers, bit for bit
+        (the G step does not train D, so no weight gradient sums over the larger batch), in fewer, larger
+        convolutions. Any other discriminator part is called once per input, as the official code does."""
+        if len(inputs) == 1 or not getattr(self.dis, "batch_independent", False):
+            return [tuple(dis(x, y)) for x, y in inputs]
+        sizes = [x.shape[0] for x, _ in inputs]
+        resp, feats = dis(torch.cat([x for x, _ in inputs]), torch.cat([y for _, y in inputs]))
+        resps, per_feat = resp.split(sizes), [f.split(sizes) for f in feats]
+        return [(resps[i], [f[i] for f in per_feat]) for i in range(len(inputs))]
 
     # ---- inference ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -94,6 +94,7 @@ class GPPatchMcResDis(nn.Module):
     """
 
     labels = "optional"  # one output channel per class; a method without labels gets one class
+    batch_independent = True  # no batch statistics: calls on a concatenated batch give each sample's own numbers
     constraints = {"num_classes": at_least_one, "nf": at_least_one, "n_res_blks": Range(ge=2)}
 
     def __init__(self, num_classes: int = 1, nf: int = 64, n_res_blks: int = 10, inplace_quirks: bool = True) -> None:
