@@ -31,6 +31,7 @@ from ..nn.modes import eval_mode
 from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
+from .allocator import keep_freed_memory
 from .ema import update_ema
 from .report import write_index
 from .samples import save_grid
@@ -195,6 +196,8 @@ class Trainer:
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)],
         )
         acc = self.accelerator
+        if acc.device.type == "cpu":
+            keep_freed_memory()  # no page faults on the same large buffers every iteration (allocator.py)
         # Identical seeds on every rank give identical initial weights; data order is sharded separately.
         set_seed(cfg.seed)
 
