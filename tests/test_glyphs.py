@@ -95,6 +95,78 @@ def test_symbol_and_tofu_fonts_are_rejected() -> None:
     assert glyphs._render_problem(str(ttf / "DejaVuSans.ttf"), 0, CHARS) is None
 
 
+def _made_font(path: Path, family: str, *, symbol_cmap: bool = False, greek_aliases: bool = False,
+               greek_names: bool = False) -> Path:
+    """A TrueType face drawing each of DEFAULT_CHARS as its own rectangle (distinct renders), glyph names
+    ``glyph1``... in a post table of format 3 (no names) unless ``greek_names``. ``symbol_cmap``: a Microsoft
+    Symbol (3, 0) subtable beside the Unicode one, as Symbol and Wingdings have. ``greek_aliases``: the
+    lowercase letters' glyphs are also Greek letters' (a and alpha one glyph) and the digits' circled digits':
+    a symbol face drawing Greek and ornaments on ASCII codes."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+
+    greek = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau " \
+            "upsilon phi chi psi omega".split()
+    lower = iter(greek + ["digamma", "koppa"])
+    names = [(next(lower) if greek_names and c.islower() else f"glyph{i + 1}") for i, c in enumerate(DEFAULT_CHARS)]
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder([".notdef", *names])
+    cmap = {ord(c): n for c, n in zip(DEFAULT_CHARS, names)}
+    if greek_aliases:
+        lowers = [n for c, n in zip(DEFAULT_CHARS, names) if c.islower()]
+        digits = [n for c, n in zip(DEFAULT_CHARS, names) if c.isdigit()]
+        cmap.update({0x03B1 + k: n for k, n in enumerate(lowers)})  # alpha, beta, ... (26 code points from U+03B1)
+        cmap.update({0x2460 + k: n for k, n in enumerate(digits)})  # circled digits
+    fb.setupCharacterMap(cmap)
+    glyphs = {}
+    for i, name in enumerate([".notdef", *names]):
+        pen = TTGlyphPen(None)
+        x1, y1 = 60 + 7 * i, 100 + 10 * i  # each glyph its own size: no two renders alike
+        for x, y in ((50, 0), (50, y1), (x1, y1), (x1, 0)):
+            (pen.moveTo if (x, y) == (50, 0) else pen.lineTo)((x, y))
+        pen.closePath()
+        glyphs[name] = pen.glyph()
+    fb.setupGlyf(glyphs)
+    fb.setupHorizontalMetrics({n: (600, 50) for n in glyphs})
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": family, "styleName": "Regular"})
+    fb.setupOS2(sTypoAscender=800, sTypoDescender=-200, usWinAscent=800, usWinDescent=200)
+    fb.setupPost(keepGlyphNames=greek_names)
+    if symbol_cmap:
+        sub = CmapSubtable.newSubtable(4)
+        sub.platformID, sub.platEncID, sub.language = 3, 0, 0
+        sub.cmap = {0xF000 + ord(c): n for c, n in zip(DEFAULT_CHARS, names)}
+        fb.font["cmap"].tables.append(sub)
+    fb.save(str(path))
+    return path
+
+
+def test_symbol_and_dingbat_faces_made_here_do_not_become_classes(tmp_path: Path, monkeypatch) -> None:
+    """Faces whose tables map ASCII codes to Greek letters or ornaments are refused even without glyph names
+    (post format 3), while the same face drawn as text is a class."""
+    from fontTools.ttLib import TTFont
+
+    made = {
+        "Made Text": _made_font(tmp_path / "text.ttf", "Made Text"),
+        "Made Symbol Cmap": _made_font(tmp_path / "symbol.ttf", "Made Symbol Cmap", symbol_cmap=True),
+        "Made Greek On Ascii": _made_font(tmp_path / "greek.ttf", "Made Greek On Ascii", greek_aliases=True),
+        "Made Greek Names": _made_font(tmp_path / "names.ttf", "Made Greek Names", greek_names=True),
+    }
+    why = {}
+    for family, path in made.items():
+        with TTFont(path, lazy=True) as font:
+            assert font["post"].formatType == (2.0 if family == "Made Greek Names" else 3.0)
+            why[family] = glyphs._cmap_problem(font, DEFAULT_CHARS)
+    assert why["Made Text"] is None and glyphs._render_problem(str(made["Made Text"]), 0, DEFAULT_CHARS) is None
+    assert "Microsoft Symbol cmap" in why["Made Symbol Cmap"]
+    assert "36 of its 36 lowercase letters and digits are drawn by glyphs of its Greek code points" in why["Made Greek On Ascii"]
+    assert "symbol font?" in why["Made Greek Names"]
+
+    monkeypatch.setattr(glyphs, "_candidate_files", lambda include_system: ((str(p), "system") for p in made.values()))
+    assert [f.family for f in find_font_faces(DEFAULT_CHARS)] == ["Made Text"]
+
+
 def test_glyph_filename_is_case_safe() -> None:
     assert glyph_filename("A") == "065_A"
     assert glyph_filename("a") == "097_a"

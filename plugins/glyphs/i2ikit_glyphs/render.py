@@ -306,8 +306,39 @@ def _expected_glyph_names(char: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+# Code-point blocks whose glyphs a symbol font also puts on ASCII letters and digits (Symbol: a -> alpha;
+# dingbat faces: ornaments), found by the glyph an ASCII code shares with one of them.
+_SYMBOL_BLOCKS = ((0x0370, 0x03FF, "Greek"), (0x2190, 0x22FF, "arrow and math"), (0x2460, 0x27BF, "symbol and dingbat"),
+                  (0xE000, 0xF8FF, "private-use"), (0x1F300, 0x1FAFF, "pictograph"))
+
+
+def _symbol_problem(font, cmap: dict[int, str], chars: str) -> str | None:
+    """Why the font is a symbol or dingbat face rather than text, from its tables alone, or None.
+
+    Two tells, both independent of glyph names (a font with post format 3 has none): a Microsoft Symbol cmap
+    (platform 3, encoding 0, the encoding of Symbol, Wingdings, Webdings), or most of its lowercase letters
+    and digits drawn by glyphs that its Greek, symbol, dingbat or private-use code points also map to. Text
+    faces share glyphs between Latin and Greek capitals (A and Alpha) and the letter o and omicron, so only
+    lowercase letters and digits count, and more than half of those in ``chars`` must be shared. (The OS/2
+    symbol code-page bit is no tell: STIXGeneral, a text face with many symbols, sets it.)"""
+    if any(t.platformID == 3 and t.platEncID == 0 for t in font["cmap"].tables):
+        return "a Microsoft Symbol cmap (platform 3, encoding 0): a symbol font"
+    other: dict[str, str] = {}
+    for cp, glyph in cmap.items():
+        for lo, hi, block in _SYMBOL_BLOCKS:
+            if lo <= cp <= hi:
+                other.setdefault(glyph, block)
+    counted = [c for c in chars if c.isascii() and (c.islower() or c.isdigit())]
+    shared = [c for c in counted if cmap.get(ord(c)) in other]
+    if counted and len(shared) > len(counted) // 2:
+        block = other[cmap[ord(shared[0])]]
+        return (f"{len(shared)} of its {len(counted)} lowercase letters and digits are drawn by glyphs of its {block} "
+                "code points: a symbol font")
+    return None
+
+
 def _cmap_problem(font, chars: str) -> str | None:
-    """Why the font cannot draw ``chars`` according to its tables, or None if it can."""
+    """Why the font cannot draw ``chars`` as text according to its tables, or None if it can."""
     cmap = font.getBestCmap() or {}
     missing = [c for c in chars if ord(c) not in cmap]
     if missing:
@@ -316,6 +347,9 @@ def _cmap_problem(font, chars: str) -> str | None:
     names = [cmap[ord(c)] for c in chars]
     if any(n == ".notdef" or (order and n == order[0]) for n in names):
         return "chars mapped to .notdef"
+    symbol = _symbol_problem(font, cmap, chars)
+    if symbol is not None:
+        return symbol
     # Symbol fonts (cmex10, cmsy10) put other shapes on ASCII code points; their
     # glyph names ("integraldisplay" for "b") give them away.  Fonts without real
     # names (post format 3, "glyph123") are judged by the render check alone.
