@@ -5,8 +5,8 @@ Accelerate (CUDA when present, else the CPU); batches are random tensors already
 data loading is excluded.
 
 Besides images/s and peak memory each row gives the FLOPs of one iteration per image (counted once per row
-with ``torch.utils.flop_counter.FlopCounterMode``: matrix products and convolutions, forward and backward,
-R1's double backward included; elementwise work is not counted) and the achieved FLOP/s as a fraction of a
+with ``torch.utils.flop_counter``'s formulas, see :func:`count_flops`: matrix products and convolutions, forward
+and backward, R1's double backward included; elementwise work is not counted) and the achieved FLOP/s as a fraction of a
 square matrix product's rate measured in the same run at the row's precision (fp32 rows against the fp32
 product, bf16 rows against the bf16 one). ``--size`` and ``--batch`` take several values, one row per
 combination, for the cost-growth tables; ``--json PATH`` writes the rows for scripts."""
@@ -102,7 +102,7 @@ def add_common_arguments(p: argparse.ArgumentParser, *, size: int, batch: int, c
     p.add_argument("--size", type=int, nargs="+", default=[size], help="image size(s): one row set per size")
     p.add_argument("--batch", type=int, nargs="+", default=[batch], help="per-step batch(es): one row set per batch")
     p.add_argument("--accumulate", type=int, default=1,
-                   help="micro-batches per iteration (gradient accumulation, as train.accumulate does): an "
+                   help="micro-batches per iteration (gradient accumulation, as train.grad_accum does): an "
                         "iteration then sees batch x accumulate images")
     p.add_argument("--precision", nargs="+", default=["no", "bf16"], choices=["no", "fp16", "bf16"])
     p.add_argument("--steps", type=int, default=10)
