@@ -187,12 +187,12 @@ def print_table(title: str, rows: list[dict[str, Any]], peaks: Mapping[str, floa
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     bases: dict[tuple, dict] = {}
     for r in rows:
-        base = bases.setdefault((r["size"], r["batch"], r.get("accumulate", 1)), r)
         batch = f"{r['batch']}" + (f" x {r['accumulate']}" if r.get("accumulate", 1) > 1 else "")
         size = r["size"] if isinstance(r["size"], int) else "x".join(map(str, r["size"][::-1]))
-        if "error" in r:
+        if "error" in r:  # e.g. out of memory: the next precision of the group becomes its baseline
             print(f"| {r['precision']} | {size} | {batch} | {r['error']} |" + " |" * 9)
             continue
+        base = bases.setdefault((size, batch), r)
         peak = peaks.get(r["precision"])
         print(f"| {r['precision']} | {size} | {batch} | {r['train_ips']:.2f} | {r['train_ips'] / base['train_ips']:.2f}x | "
               f"{r['train_flops_per_image'] / 1e9:.1f} | {_pct(r['train_flops_per_image'], r['train_ips'], peak)} | "

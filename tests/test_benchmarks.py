@@ -18,9 +18,11 @@ SCRIPTS = {
 
 
 def _table(stdout: str) -> list[dict[str, str]]:
-    """The Markdown table's rows as {header: cell}."""
+    """The Markdown table's rows as {header: cell}; a repeated header gets " (2)"."""
     lines = [line for line in stdout.splitlines() if line.startswith("|") and not line.startswith("|---")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    header: list[str] = []
+    for c in (c.strip() for c in lines[0].strip("|").split("|")):  # the second "vs base" / "% of peak": translate's
+        header.append(f"{c} (2)" if c in header else c)
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[1:]]
 
 
@@ -72,3 +74,18 @@ def test_flop_count_of_a_convolution_with_a_double_backward() -> None:
         g.pow(2).sum().backward()
 
     assert count_flops(r1) > 2 * forward
+
+
+def test_an_out_of_memory_row_is_printed_and_the_next_precision_becomes_the_baseline(capsys) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import print_table
+
+    ok = {"train_ips": 10.0, "train_mem": 1.0, "train_flops_per_image": 1e9, "translate_ips": 5.0, "translate_mem": 1.0,
+          "translate_flops_per_image": 1e8, "device": "cuda"}
+    print_table("t", [{"precision": "no", "size": 128, "batch": 64, "accumulate": 1, "error": "out of memory", "device": "cuda"},
+                      {"precision": "bf16", "size": 128, "batch": 64, "accumulate": 1, **ok}], {"no": 1e12, "bf16": 2e12})
+    rows = _table(capsys.readouterr().out)
+    assert rows[0]["train img/s"] == "out of memory"
+    assert rows[1]["vs base"] == "1.00x" and rows[1]["% of peak"] == "0.5%"  # 1 GFLOP x 10 img/s of 2 TFLOP/s
