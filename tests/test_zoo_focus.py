@@ -45,16 +45,8 @@ USED_AS_IS = [i for i in ALL_IDS if "biggan_deep" in i]
 LOADER_OPTIONS = {"gpunit": {"task"}, "funit": {"dis_checkpoint"}, "deepi2i": set()}
 DEEPI2I_CLASSES = {"deepi2i/animals": 149, "deepi2i/birds": 555, "deepi2i/foods": 256}
 
-pytestmark = pytest.mark.filterwarnings("ignore:GP-UNIT")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions: one thread avoids OpenMP contention; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Small convolutions: one thread (conftest) avoids OpenMP contention.
+pytestmark = [pytest.mark.filterwarnings("ignore:GP-UNIT"), pytest.mark.usefixtures("one_thread")]
 
 
 # ---- (1) the entries ------------------------------------------------------------------------------------

@@ -37,13 +37,8 @@ IDS = {
 ALL_IDS = [i for ids in IDS.values() for i in ids]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions: one thread avoids OpenMP contention; restored after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Small convolutions: one thread (conftest) avoids OpenMP contention.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- (1) the entries ------------------------------------------------------------------------------------
