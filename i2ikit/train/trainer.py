@@ -32,6 +32,7 @@ from ..plugins import get_registry
 from ..recipe import Recipe, dump_recipe
 from . import checkpoint as ckpt
 from .allocator import keep_freed_memory
+from .cpu_bf16 import slow_bf16_warning
 from .ema import update_ema
 from .report import write_index
 from .samples import save_grid
@@ -242,6 +243,9 @@ class Trainer:
         set_seed(cfg.seed, device_specific=True)
         acc.print(f"{recipe.name}: {acc.num_processes} process(es) on {acc.device}, "
                   f"mixed precision {acc.mixed_precision}, gradient accumulation {acc.gradient_accumulation_steps}")
+        warning = slow_bf16_warning(acc.device.type, acc.mixed_precision)
+        if warning:
+            acc.print(warning)
 
     # ---- state ------------------------------------------------------------------------------------
     def _resume(self) -> None:
