@@ -164,6 +164,31 @@ def test_glyph_benchmark_end_to_end(tmp_path):
         assert {"top1", "top5", "content_top1", "mfid", "mkid"} <= set(row["k1"])
 
 
+def test_glyph_benchmark_scores_the_validation_faces(tmp_path, monkeypatch):
+    """``--split val``: the unseen classes are the validation faces (``glyphs:val``), the content glyphs and
+    the character classifier come from the other training faces (``glyphs:fit``); the test faces are not read."""
+    from i2ikit.eval.classifier import load_classifier
+    from i2ikit_glyphs import benchmark, render
+    from i2ikit_glyphs.dataset import glyphs
+
+    monkeypatch.setenv("I2IKIT_DATA", str(tmp_path / "cache"))
+    real = render.build_glyph_dataset
+    monkeypatch.setattr(render, "build_glyph_dataset",
+                        lambda *a, **k: real(*a, **{**k, "chars": "AbG3", "size": 32, "progress": False}))
+    model = i2ikit.build("funit", num_classes=3, **TINY_FUNIT)
+    model.save_pretrained(tmp_path / "m" / "export")
+    assert benchmark.main(["--split", "val", "--model", str(tmp_path / "m" / "export"), "--out", str(tmp_path / "b"),
+                           "--size", "32", "--k", "1", "--num-content", "4", "--classifier-model", "test_resnet",
+                           "--classifier-epochs", "1", "--threads", "1", "--quiet"]) == 0
+    style = load_classifier(tmp_path / "b" / "classifiers" / "style")
+    assert style.classes == glyphs(split="val", size=32).classes
+    assert set(style.classes).isdisjoint(glyphs(split="test", size=32).classes)
+    assert len(load_classifier(tmp_path / "b" / "classifiers" / "content").classes) == 4  # the four characters
+    assert "validation faces" in (tmp_path / "b" / "metrics.md").read_text()
+    assert set(json.loads((tmp_path / "b" / "metrics.json").read_text())) == {
+        "m", "baseline: content image", "baseline: mean of class images"}
+
+
 def test_eval_commands_come_from_plugins(capsys):
     """``i2ikit eval <name>`` runs a plugin's ``i2ikit_eval_commands`` entry; ``--help`` lists them."""
     from i2ikit.cli import main

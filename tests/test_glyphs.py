@@ -382,12 +382,12 @@ def test_complete_check_notices_missing_files(built: Path, tmp_path: Path) -> No
 
 
 def test_cli_list_and_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert glyphs.main(["--list", "--no-system-fonts", "--chars", CHARS]) == 0
+    assert glyphs.main(["--list", "--chars", CHARS]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"{len(out) - 1} font faces" and len(out) - 1 >= 40
     assert any(line.split() == ["roboto-bold-italic", "pip:font-roboto"] for line in out)
     args = ["--out", str(tmp_path / "ds"), "--size", str(SIZE), "--chars", CHARS]
-    assert glyphs.main(args + ["--no-system-fonts", "--quiet", "--seed", "2"]) == 0
+    assert glyphs.main(args + ["--quiet", "--seed", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == str(tmp_path / "ds")
     assert "faces" in lines[1] and "test" in lines[1]
@@ -441,5 +441,12 @@ def test_glyph_data_spec_goes_through_the_registry(tmp_path: Path, monkeypatch: 
                         lambda *a, **k: real(*a, **{**k, "chars": CHARS, "size": SIZE, "include_system": False, "progress": False}))
     source = parse_data_spec("glyphs:test")
     assert source.root.name == "test" and source.root.parent.parent == tmp_path / "cache" and len(source.classes) >= 4
-    with pytest.raises(ValueError, match="glyphs:train"):
-        parse_data_spec("glyphs:val")
+    with pytest.raises(ValueError, match="glyphs:train, glyphs:test, glyphs:fit, glyphs:val"):
+        parse_data_spec("glyphs:nope")
+    # fit + val split the training faces: disjoint, together the training faces, the same on every call.
+    train, fit, val = (parse_data_spec(f"glyphs:{s}") for s in ("train", "fit", "val"))
+    assert fit.root == val.root == train.root
+    assert set(fit.classes).isdisjoint(val.classes) and sorted(fit.classes + val.classes) == train.classes
+    assert len(val.classes) == max(2, round(0.2 * len(train.classes)))
+    assert parse_data_spec("glyphs:val").classes == val.classes
+    assert set(val.classes).isdisjoint(parse_data_spec("glyphs:test").classes)

@@ -474,6 +474,10 @@ def train_classifier(
     from tqdm.auto import tqdm
 
     dev = _default_device(device)
+    if dev.type == "cpu":
+        from ..train.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as the Trainer does: no page faults on the same large buffers every step
     train_idx, val_idx = _stratified_split(source, val_fraction, seed)
     train_src = _Indexed(source, train_idx, "train")
     val_src = _Indexed(source, val_idx, "val") if val_idx else None

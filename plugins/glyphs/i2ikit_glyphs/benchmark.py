@@ -95,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--protocol", choices=["few_shot", "two_domain"], default="few_shot",
                    help="few_shot: held-out faces as unseen classes (FUNIT); two_domain: held-out serif -> sans-serif "
                         "faces (UNIT, MUNIT, DRIT)")
-    p.add_argument("--out", default=None, help="report folder (default runs/glyph_benchmark, or "
-                                               "runs/glyph_benchmark_two_domain)")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test: the held-out faces (report these once); val: validation faces held out of the "
+                        "training faces, for models trained on `split: fit` while choosing settings")
+    p.add_argument("--out", default=None, help="report folder (default runs/glyph_benchmark, "
+                                               "runs/glyph_benchmark_two_domain; _val appended for --split val)")
     p.add_argument("--k", type=int, nargs="+", default=[1, 5], help="few_shot: class images per held-out face")
     p.add_argument("--num-content", type=int, default=248,
                    help="content glyphs (few_shot: drawn from the training faces; two_domain: of the held-out serif "
@@ -108,26 +111,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifiers", default=None, help="folder for the two classifiers (default: <out>/classifiers)")
     p.add_argument("--retrain", action="store_true", help="retrain the classifiers even if present")
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads for the whole run (default 2): training on another number of threads sums "
+                        "gradients in another order, so a fixed number gives the same classifiers and table on "
+                        "every machine with the same instruction set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be at least 1, got {args.threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run(args, argv)
+    finally:
+        torch.set_num_threads(before)
 
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     from i2ikit.eval.classifier import classifier_features, classifier_lpips, content_labeled
 
     torch.manual_seed(args.seed)
     two_domain = args.protocol == "two_domain"
-    out = Path(args.out or ("runs/glyph_benchmark_two_domain" if two_domain else "runs/glyph_benchmark"))
-    train, test = glyphs(split="train", size=args.size), glyphs(split="test", size=args.size)
+    val = args.split == "val"
+    out = Path(args.out or ("runs/glyph_benchmark" + ("_two_domain" if two_domain else "") + ("_val" if val else "")))
+    seen, unseen = ("fit", "val") if val else ("train", "test")
+    train, test = glyphs(split=seen, size=args.size), glyphs(split=unseen, size=args.size)
     by_char = content_labeled(train)
     clf_dir = Path(args.classifiers) if args.classifiers else out / "classifiers"
-    style = _classifier(clf_dir / "style", test, args=args, what="style (held-out faces)")
+    style = _classifier(clf_dir / "style", test, args=args, what=f"style ({unseen} faces)")
     content_clf = _classifier(clf_dir / "content", by_char, args=args, what="content (characters)")
     features = classifier_features(style)
     models = _models(args.model)
     results = {}
     if two_domain:
-        source = glyphs(split="test", size=args.size, domain="serif")
-        target = _one_class(glyphs(split="test", size=args.size, domain="sans"), "sans")
+        source = glyphs(split=unseen, size=args.size, domain="serif")
+        target = _one_class(glyphs(split=unseen, size=args.size, domain="sans"), "sans")
         options = {
             "accuracy": {"classifier": DomainClassifier(style)},
             "content_accuracy": {"classifier": content_clf},
@@ -142,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(("baseline: serif glyph untouched", IdentityBaseline(), source))
             # What real sans-serif glyphs score: the training faces' glyphs "translated" by nothing.
             runs.append(("reference: real sans-serif glyphs (training faces)", IdentityBaseline(),
-                         glyphs(split="train", size=args.size, domain="sans")))
+                         glyphs(split=seen, size=args.size, domain="sans")))
         # The untouched images have one output per input: no diversity to measure.
         still = replace(settings, metrics=[m for m in settings.metrics if m != "lpips_diversity"], styles_per_input=1)
         for name, model, content in runs:
@@ -152,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                            metric_options=options, image_size=args.size, content_labels=content_labeled(content).labels,
                            progress=not args.quiet)
             results[name] = {k: _two_domain_row(r) for k, r in row.items()}
-        title = "Glyph two-domain benchmark (held-out serif faces -> held-out sans-serif faces)"
+        title = (f"Glyph two-domain benchmark ({unseen} serif faces -> {unseen} sans-serif faces)" if val else
+                 "Glyph two-domain benchmark (held-out serif faces -> held-out sans-serif faces)")
     else:
         options = {
             "accuracy": {"classifier": style},
@@ -169,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluating {name}")
             results[name] = evaluate(model, content=train, targets=test, settings=settings, metric_options=options,
                                      image_size=args.size, content_labels=by_char.labels, progress=not args.quiet)
-        title = "Glyph few-shot benchmark (held-out font faces)"
+        title = ("Glyph few-shot benchmark (validation faces: settings are chosen here)" if val else
+                 "Glyph few-shot benchmark (held-out font faces)")
     command = "i2ikit eval glyphs " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[3:]))
     paths = write_report(results, out, title=title, command=command)
     print(paths["md"].read_text())

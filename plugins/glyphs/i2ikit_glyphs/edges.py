@@ -70,7 +70,7 @@ def glyph_edges(
     size: int = 64,
     holdout: float = 0.2,
     seed: int = 0,
-    include_system: bool = True,
+    include_system: bool = False,
     instance: bool = True,
 ) -> PairedImages:
     """Glyph outlines paired with the glyphs (label_nc 2, instance maps of the ink strokes), one face per

@@ -434,7 +434,7 @@ def _preference(c: _Candidate) -> tuple:
     return (src, c.variable, _FONT_EXTS.index(ext) if ext in _FONT_EXTS else 9, c.path, c.index)
 
 
-def find_font_faces(chars: str = DEFAULT_CHARS, include_system: bool = True) -> list[FontFace]:
+def find_font_faces(chars: str = DEFAULT_CHARS, include_system: bool = False) -> list[FontFace]:
     """All distinct faces that draw every char in ``chars``, sorted by id.
 
     Faces are deduplicated by (family, style) from the name table and by file
@@ -602,7 +602,7 @@ def default_glyph_root(
     chars: str = DEFAULT_CHARS,
     holdout: float = 0.2,
     seed: int = 0,
-    include_system: bool = True,
+    include_system: bool = False,
     faces: Sequence[FontFace] | None = None,
 ) -> Path:
     """Cache folder for these parameters: ``$I2IKIT_DATA`` or ``~/.cache/i2ikit``.
@@ -675,7 +675,7 @@ def build_glyph_dataset(
     chars: str = DEFAULT_CHARS,
     holdout: float = 0.2,
     seed: int = 0,
-    include_system: bool = True,
+    include_system: bool = False,
     progress: bool = True,
     force: bool = False,
 ) -> Path:
@@ -809,7 +809,7 @@ def glyph_source(
     size: int = 64,
     holdout: float = 0.2,
     seed: int = 0,
-    include_system: bool = True,
+    include_system: bool = False,
     progress: bool = True,
 ) -> Path:
     """Folder of one split (``root/train`` or ``root/test``), building it if needed.
@@ -845,13 +845,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the held-out choice")
     ap.add_argument("--chars", default=DEFAULT_CHARS, help="characters to render")
     ap.add_argument(
-        "--no-system-fonts", action="store_true", help="use pip + matplotlib fonts only"
+        "--system-fonts", action="store_true",
+        help="add the system's fonts to the pip + matplotlib ones (they differ between machines, so the "
+             "dataset and its benchmark numbers do too)",
     )
     ap.add_argument("--force", action="store_true", help="re-render even if cached")
     ap.add_argument("--list", action="store_true", help="list the font faces found and exit")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    include_system = not args.no_system_fonts
+    include_system = args.system_fonts
 
     if args.list:
         faces = find_font_faces(args.chars, include_system)
