@@ -13,6 +13,8 @@ import torch
 
 import i2ikit
 
+from conftest import recorded_tolerance
+
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
@@ -72,7 +74,13 @@ def train_two_iterations(name: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_default_parts_give_the_recorded_losses(name: str, one_thread) -> None:
-    assert train_two_iterations(name) == RECORDED[name]
+    got = train_two_iterations(name)
+    if recorded_tolerance(0.0, 1.0) == 0.0:
+        assert got == RECORDED[name]  # bit for bit on the recording machine's kernels
+    else:  # other CPU kernels sum in another order: the same losses to a few 1e-3 (a wrong part is far off)
+        assert [k for k, _ in got] == [k for k, _ in RECORDED[name]]
+        for (key, value), (_, ref) in zip(got, RECORDED[name]):
+            assert float.fromhex(value) == pytest.approx(float.fromhex(ref), rel=5e-3, abs=1e-5), key
 
 
 # Recorded from main at 834b1f7 (before the parts refactor), torch 2.14.1 on the CPU, one thread.
